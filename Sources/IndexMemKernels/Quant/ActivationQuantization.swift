@@ -4,6 +4,10 @@
 // (`quantize_row_q8_0/q8_1/q8_K`), including the f16 rounding of stored scales and
 // round-half-to-even, so our matrix products reproduce llama.cpp's to float rounding.
 
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+#endif
+
 // MARK: - Activation quantization
 
 public enum ActivationQuantizer {
@@ -33,6 +37,19 @@ public enum ActivationQuantizer {
     /// 34-byte blocks: f16 d, 32 x int8.
     @inlinable
     public static func quantizeQ8_0(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer) {
+        #if arch(x86_64)
+        for b in 0..<(count / 32) {
+            let block = out + b * 34
+            let (d, _) = quantizeBlockAVX2(x + b * 32, into: block + 2)
+            block.storeBytes(of: Half.bits(d), as: UInt16.self)
+        }
+        #else
+        quantizeQ8_0Portable(x, count: count, into: out)
+        #endif
+    }
+
+    @inlinable
+    public static func quantizeQ8_0Portable(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer) {
         for b in 0..<(count / 32) {
             let (amax, v) = blockScale(x + b * 32)
             let d = amax / 127
@@ -47,6 +64,20 @@ public enum ActivationQuantizer {
     /// 36-byte blocks: f16 d, f16 s = d * sum(q), 32 x int8.
     @inlinable
     public static func quantizeQ8_1(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer) {
+        #if arch(x86_64)
+        for b in 0..<(count / 32) {
+            let block = out + b * 36
+            let (d, sum) = quantizeBlockAVX2(x + b * 32, into: block + 4)
+            block.storeBytes(of: Half.bits(d), as: UInt16.self)
+            block.storeBytes(of: Half.bits(d * Float(sum)), toByteOffset: 2, as: UInt16.self)
+        }
+        #else
+        quantizeQ8_1Portable(x, count: count, into: out)
+        #endif
+    }
+
+    @inlinable
+    public static func quantizeQ8_1Portable(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer) {
         for b in 0..<(count / 32) {
             let (amax, v) = blockScale(x + b * 32)
             let d = amax / 127
@@ -93,4 +124,36 @@ public enum ActivationQuantizer {
             block.storeBytes(of: 1 / iscale, as: Float.self)
         }
     }
+
+    #if arch(x86_64)
+    /// One block of 32: scale d = amax / 127, q = round-half-even(x * 127 / amax) (the MXCSR
+    /// default that `vcvtps2dq` uses, as ggml's AVX2 code). Writes 32 int8; returns d and sum(q).
+    @inlinable @inline(__always)
+    static func quantizeBlockAVX2(_ x: UnsafePointer<Float>, into q: UnsafeMutableRawPointer) -> (Float, Int32) {
+        let p = UnsafeRawPointer(x)
+        let v0 = p.loadUnaligned(as: SIMD8<Float>.self), v1 = p.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+        let v2 = p.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self), v3 = p.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
+        let signMask = SIMD8<UInt32>(repeating: 0x7fff_ffff)
+        func absv(_ v: SIMD8<Float>) -> SIMD8<Float> { unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & signMask, to: SIMD8<Float>.self) }
+        func maxv(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+            unsafeBitCast(_mm256_max_ps(unsafeBitCast(a, to: __m256.self), unsafeBitCast(b, to: __m256.self)), to: SIMD8<Float>.self)
+        }
+        let m = maxv(maxv(absv(v0), absv(v1)), maxv(absv(v2), absv(v3)))
+        let amax = max(max(max(m[0], m[1]), max(m[2], m[3])), max(max(m[4], m[5]), max(m[6], m[7])))
+        let d = amax / 127
+        let id: Float = amax != 0 ? 127 / amax : 0
+        let mul = SIMD8<Float>(repeating: id)
+        let i0 = _mm256_cvtps_epi32(unsafeBitCast(v0 * mul, to: __m256.self))
+        let i1 = _mm256_cvtps_epi32(unsafeBitCast(v1 * mul, to: __m256.self))
+        let i2 = _mm256_cvtps_epi32(unsafeBitCast(v2 * mul, to: __m256.self))
+        let i3 = _mm256_cvtps_epi32(unsafeBitCast(v3 * mul, to: __m256.self))
+        let sum = hsumInt(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)))
+        // packs work within 128-bit lanes; the permute restores element order.
+        let w01 = _mm256_packs_epi32(i0, i1), w23 = _mm256_packs_epi32(i2, i3)
+        let b = _mm256_packs_epi16(w01, w23)
+        let ordered = _mm256_permutevar8x32_epi32(b, unsafeBitCast(SIMD8<Int32>(0, 4, 1, 5, 2, 6, 3, 7), to: __m256i.self))
+        q.storeBytes(of: ordered, as: __m256i.self)
+        return (d, sum)
+    }
+    #endif
 }

@@ -71,4 +71,32 @@ public enum Q4_1 {
         return hsum(acc) + mins
     }
     #endif
+
+    @inlinable
+    public static func dot4(_ w: UnsafeRawPointer, _ a: UnsafeRawPointer, aStride: Int, count: Int) -> SIMD4<Float> {
+        #if arch(x86_64)
+        var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps()
+        var mins = SIMD4<Float>()
+        for b in 0..<(count / 32) {
+            let x = w + b * 20
+            let y0 = a + b * 36, y1 = y0 + aStride, y2 = y0 + 2 * aStride, y3 = y0 + 3 * aStride
+            let dx = Half.toFloat(x.loadUnaligned(as: UInt16.self)), mx = Half.toFloat(x.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+            let qx = bytesFromNibbles(x + 4)
+            let dy = SIMD4<Float>(Half.toFloat(y0.loadUnaligned(as: UInt16.self)), Half.toFloat(y1.loadUnaligned(as: UInt16.self)),
+                                  Half.toFloat(y2.loadUnaligned(as: UInt16.self)), Half.toFloat(y3.loadUnaligned(as: UInt16.self)))
+            let sy = SIMD4<Float>(Half.toFloat(y0.loadUnaligned(fromByteOffset: 2, as: UInt16.self)), Half.toFloat(y1.loadUnaligned(fromByteOffset: 2, as: UInt16.self)),
+                                  Half.toFloat(y2.loadUnaligned(fromByteOffset: 2, as: UInt16.self)), Half.toFloat(y3.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+            mins.addProduct(SIMD4(repeating: mx), sy)
+            let dd = dy * dx
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dd[0]), mulSumU8S8(qx, loadBytes(y0 + 4)), acc0)
+            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(dd[1]), mulSumU8S8(qx, loadBytes(y1 + 4)), acc1)
+            acc2 = _mm256_fmadd_ps(_mm256_set1_ps(dd[2]), mulSumU8S8(qx, loadBytes(y2 + 4)), acc2)
+            acc3 = _mm256_fmadd_ps(_mm256_set1_ps(dd[3]), mulSumU8S8(qx, loadBytes(y3 + 4)), acc3)
+        }
+        return SIMD4(hsum(acc0), hsum(acc1), hsum(acc2), hsum(acc3)) + mins
+        #else
+        return SIMD4(dot(w, a, count: count), dot(w, a + aStride, count: count),
+                     dot(w, a + 2 * aStride, count: count), dot(w, a + 3 * aStride, count: count))
+        #endif
+    }
 }

@@ -1,0 +1,59 @@
+// IndexMem — public facade. Apache-2.0.
+
+// MARK: - Cache configuration
+
+/// How a session keeps its keys and values. Run configuration, separate from the model's.
+public struct CacheConfiguration: Sendable, Codable, Equatable {
+    /// When the cache compresses.
+    public enum Mode: String, Sendable, Codable, CaseIterable {
+        /// Prefill in chunks and evict after each one; peak KV = budget + one chunk.
+        case bounded
+        /// Prefill everything with a full cache, compress once before the question (kvpress's protocol).
+        case prefillThenCompress = "prefill-then-compress"
+    }
+
+    /// Policy specification, `name[:opt=val,...]` (e.g. `full`, `snapkv:window=64`).
+    public var policy: String = "full"
+    /// Entries kept per layer and KV head, in tokens; `nil` means "use `ratio`" or unbounded.
+    public var budget: Int? = nil
+    /// Budget as a fraction of the context length (alternative to `budget`).
+    public var ratio: Double? = nil
+    /// When compression happens.
+    public var mode: Mode = .bounded
+    /// Protected first tokens (StreamingLLM's attention sinks).
+    public var sinks: Int = 4
+    /// Protected most recent tokens.
+    public var window: Int = 64
+    /// Tokens per prefill chunk.
+    public var chunk: Int = 256
+
+    public init(policy: String = "full", budget: Int? = nil, ratio: Double? = nil, mode: Mode = .bounded,
+                sinks: Int = 4, window: Int = 64, chunk: Int = 256) {
+        self.policy = policy
+        self.budget = budget
+        self.ratio = ratio
+        self.mode = mode
+        self.sinks = sinks
+        self.window = window
+        self.chunk = chunk
+    }
+
+    /// Names of the policies this build can run.
+    public static let availablePolicies = ["full"]
+
+    /// Checks the configuration and throws a message a user can act on.
+    public func validate() throws(EngineError) {
+        let name = policy.split(separator: ":", maxSplits: 1).first.map(String.init) ?? policy
+        guard Self.availablePolicies.contains(name) else {
+            throw .invalidCacheConfiguration("unknown policy '\(name)'; available: \(Self.availablePolicies.joined(separator: ", "))")
+        }
+        if budget != nil && ratio != nil { throw .invalidCacheConfiguration("give either a budget or a ratio, not both") }
+        if let b = budget, b <= 0 { throw .invalidCacheConfiguration("budget must be positive, got \(b)") }
+        if let r = ratio, !(r > 0 && r <= 1) { throw .invalidCacheConfiguration("ratio must be in (0, 1], got \(r)") }
+        if sinks < 0 || window < 0 { throw .invalidCacheConfiguration("sinks and window must not be negative") }
+        if chunk <= 0 || chunk > 4096 { throw .invalidCacheConfiguration("chunk must be in 1...4096, got \(chunk)") }
+        if name == "full" && (budget != nil || ratio != nil) {
+            throw .invalidCacheConfiguration("policy 'full' keeps every entry; a budget needs an eviction policy")
+        }
+    }
+}

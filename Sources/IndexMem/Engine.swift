@@ -1,0 +1,73 @@
+// IndexMem — public facade. Apache-2.0.
+
+import Foundation
+import IndexMemCache
+import IndexMemGGUF
+import IndexMemKernels
+@_exported import IndexMemModel
+@_exported import IndexMemTokenizer
+
+// MARK: - Engine
+
+/// A loaded model: weights (memory-mapped, kept quantized), configuration and tokenizer.
+/// Open a `Session` per sequence.
+public final class Engine: @unchecked Sendable {
+    public let path: String
+    public let file: GGUFFile
+    public let configuration: ModelConfiguration
+    public let weights: ModelWeights
+    public let tokenizer: any Tokenizer
+    public let vocabulary: TokenizerVocabulary
+    public let chatTemplate: ChatTemplate?
+    public let pool: ThreadPool
+
+    /// Loads a GGUF model.
+    /// - Parameters:
+    ///   - path: the `.gguf` file.
+    ///   - threads: worker threads (the caller's included); defaults to the active cores.
+    /// - Throws: `EngineError.modelNotFound`, `GGUFError` for a malformed file, `ModelError`
+    ///   for an unknown architecture or impossible shapes, `TokenizerError`.
+    public init(path: String, threads: Int? = nil) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw EngineError.modelNotFound(path) }
+        self.path = path
+        file = try GGUFFile(path: path)
+        configuration = try ModelConfiguration(gguf: file)
+        weights = try ModelWeights(file: file, configuration: configuration)
+        vocabulary = try TokenizerVocabulary(gguf: file)
+        tokenizer = try makeTokenizer(vocabulary: vocabulary)
+        chatTemplate = vocabulary.chatTemplate.flatMap { ChatTemplate(template: $0) }
+        pool = ThreadPool(threadCount: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// The sha256 of the model file, hex (computed on first use; reads the whole file).
+    public lazy var sha256: String = SHA256.hex(of: UnsafeRawBufferPointer(start: file.bytes.base, count: file.bytes.count))
+
+    /// Opens a new sequence.
+    public func makeSession(cache: CacheConfiguration = CacheConfiguration()) throws -> Session {
+        try cache.validate()
+        return Session(engine: self, cache: cache)
+    }
+
+    /// Token ids of `text` as the model's tokenizer splits it (BOS added if the file says so).
+    public func tokenize(_ text: String, parseSpecial: Bool = false) -> [Int] {
+        tokenizer.encode(text, addSpecial: true, parseSpecial: parseSpecial)
+    }
+
+    /// The prompt for a user message through the model's chat template (or the raw text).
+    public func formatChat(_ messages: [ChatMessage]) -> String? {
+        chatTemplate?.render(messages: messages, addGenerationPrompt: true)
+    }
+
+    /// Tokens that end a turn: end-of-sequence plus the chat template's end-of-turn tokens.
+    public var stopTokens: Set<Int> {
+        var s = Set<Int>()
+        if let eos = vocabulary.eosTokenId { s.insert(eos) }
+        if let template = chatTemplate {
+            for text in template.endOfTurnTokens {
+                let ids = tokenizer.encode(text, addSpecial: false, parseSpecial: true)
+                if ids.count == 1 { s.insert(ids[0]) }
+            }
+        }
+        return s
+    }
+}

@@ -1,0 +1,212 @@
+// IndexMem — public facade. Apache-2.0.
+
+import Foundation
+import IndexMemCache
+import IndexMemKernels
+
+// MARK: - Generation options and results
+
+/// What to generate.
+public struct GenerationOptions: Sendable {
+    /// Most tokens to generate.
+    public var maxTokens: Int = 128
+    /// How tokens are chosen.
+    public var sampling: SamplingOptions = .greedy
+    /// Stop at end-of-sequence and end-of-turn tokens.
+    public var stopAtEndOfTurn: Bool = true
+
+    public init(maxTokens: Int = 128, sampling: SamplingOptions = .greedy, stopAtEndOfTurn: Bool = true) {
+        self.maxTokens = maxTokens
+        self.sampling = sampling
+        self.stopAtEndOfTurn = stopAtEndOfTurn
+    }
+}
+
+/// Wall-clock figures of one generation.
+public struct GenerationTimings: Sendable, Codable {
+    public var prefillSeconds: Double = 0
+    public var decodeSeconds: Double = 0
+    public var prefillTokens = 0
+    public var decodeTokens = 0
+    public var prefillTokensPerSecond: Double { prefillSeconds > 0 ? Double(prefillTokens) / prefillSeconds : 0 }
+    public var decodeTokensPerSecond: Double { decodeSeconds > 0 ? Double(decodeTokens) / decodeSeconds : 0 }
+}
+
+/// Byte figures of the KV cache.
+public struct CacheReport: Sendable, Codable {
+    public var policy: String
+    public var mode: String
+    public var budget: Int?
+    public var kvBytes: Int
+    public var kvBytesPeak: Int
+    public var kvBytesFullCache: Int
+    public var memoryBytes: Int
+}
+
+/// The outcome of `Session.generate`.
+public struct GenerationResult: Sendable {
+    public enum FinishReason: String, Sendable { case length, stop }
+    public var promptTokens: [Int]
+    public var generatedTokens: [Int]
+    public var text: String
+    public var finishReason: FinishReason
+    public var timings: GenerationTimings
+    public var cache: CacheReport
+}
+
+// MARK: - Session
+
+/// One sequence: its KV cache, its position, and the logits of its last token.
+/// Not thread-safe; use one per concurrent request.
+public final class Session {
+    public let engine: Engine
+    public let cacheConfiguration: CacheConfiguration
+    public private(set) var tokens: [Int] = []
+    private let transformer: Transformer
+    private let caches: [any LayerCache]
+    private var logits: [Float]
+    private var kvBytesPeak = 0
+
+    init(engine: Engine, cache: CacheConfiguration) {
+        self.engine = engine
+        self.cacheConfiguration = cache
+        let c = engine.configuration
+        transformer = Transformer(weights: engine.weights, maxChunk: cache.chunk, pool: engine.pool)
+        caches = transformer.makeFullCaches(capacity: c.contextLength)
+        logits = [Float](repeating: 0, count: c.vocabularySize)
+    }
+
+    /// Bytes of keys and values held now.
+    public var kvBytes: Int { caches.reduce(0) { $0 + $1.bytes } }
+
+    /// Positions still available before the model's trained context is full.
+    public var remainingPositions: Int { engine.configuration.contextLength - tokens.count }
+
+    /// Logits after the last token fed (vocabulary size).
+    public var lastLogits: [Float] { logits }
+
+    /// Feeds tokens (prompt or continuation) and keeps the logits of the last one.
+    public func feed(_ ids: [Int], progress: ((Int, Int) -> Void)? = nil) throws {
+        guard !ids.isEmpty else { return }
+        guard ids.count <= remainingPositions else {
+            throw EngineError.promptTooLong(tokens: tokens.count + ids.count, limit: engine.configuration.contextLength)
+        }
+        try logits.withUnsafeMutableBufferPointer {
+            try transformer.forward(tokens: ids, startPosition: tokens.count, caches: caches, logits: .last, into: $0.baseAddress,
+                                      progress: progress)
+        }
+        tokens += ids
+        kvBytesPeak = max(kvBytesPeak, kvBytes)
+    }
+
+    /// Runs `ids` and returns the logits of every position, (ids.count, vocab) row-major.
+    public func feedReturningAllLogits(_ ids: [Int]) throws -> [Float] {
+        guard ids.count <= remainingPositions else {
+            throw EngineError.promptTooLong(tokens: tokens.count + ids.count, limit: engine.configuration.contextLength)
+        }
+        var all = [Float](repeating: 0, count: ids.count * engine.configuration.vocabularySize)
+        try all.withUnsafeMutableBufferPointer {
+            try transformer.forward(tokens: ids, startPosition: tokens.count, caches: caches, logits: .all, into: $0.baseAddress)
+        }
+        tokens += ids
+        if let last = all.indices.last {
+            let v = engine.configuration.vocabularySize
+            logits = Array(all[(last + 1 - v)...])
+        }
+        kvBytesPeak = max(kvBytesPeak, kvBytes)
+        return all
+    }
+
+    /// Empties the cache and the sequence.
+    public func reset() {
+        for c in caches { c.reset() }
+        tokens = []
+        kvBytesPeak = 0
+    }
+
+    /// Feeds the prompt, then generates up to `options.maxTokens` tokens.
+    /// - Parameter onToken: called with each new token id and the text it completes (may be
+    ///   empty while a multi-byte character is incomplete); return `false` to stop.
+    ///   - progress: prefill progress, (tokens done, tokens total).
+    public func generate(prompt: [Int], options: GenerationOptions = GenerationOptions(),
+                         progress: ((Int, Int) -> Void)? = nil,
+                         onToken: (Int, String) -> Bool = { _, _ in true }) throws -> GenerationResult {
+        guard !prompt.isEmpty || !tokens.isEmpty else { throw EngineError.emptyPrompt }
+        guard options.maxTokens >= 0 else { throw EngineError.invalidOption("maxTokens must not be negative") }
+        let limit = engine.configuration.contextLength
+        guard tokens.count + prompt.count <= limit else {
+            throw EngineError.promptTooLong(tokens: tokens.count + prompt.count, limit: limit)
+        }
+        var timings = GenerationTimings()
+        let start = DispatchTime.now().uptimeNanoseconds
+        try feed(prompt, progress: progress)
+        timings.prefillSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        timings.prefillTokens = prompt.count
+
+        var sampler = Sampler(options: options.sampling)
+        let stops = options.stopAtEndOfTurn ? engine.stopTokens : []
+        var generated: [Int] = []
+        var text = TextAccumulator(tokenizer: engine.tokenizer)
+        var finish = GenerationResult.FinishReason.length
+        let decodeStart = DispatchTime.now().uptimeNanoseconds
+        var steps = 0
+        while generated.count < options.maxTokens && tokens.count < limit {
+            let next = logits.withUnsafeMutableBufferPointer { sampler.sample(logits: $0, recent: tokens[...]) }
+            if stops.contains(next) { finish = .stop; break }
+            generated.append(next)
+            let piece = text.append(next)
+            if !onToken(next, piece) { finish = .stop; break }
+            if generated.count == options.maxTokens { break }
+            try feed([next])
+            steps += 1
+        }
+        timings.decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9
+        timings.decodeTokens = steps
+        return GenerationResult(promptTokens: prompt, generatedTokens: generated, text: text.finish(),
+                                finishReason: finish, timings: timings, cache: cacheReport())
+    }
+
+    /// The cache's byte figures now.
+    public func cacheReport() -> CacheReport {
+        let c = engine.configuration
+        let perToken = c.layerCount * c.kvDimension * 2 * 2
+        return CacheReport(policy: cacheConfiguration.policy, mode: cacheConfiguration.mode.rawValue,
+                           budget: cacheConfiguration.budget, kvBytes: kvBytes, kvBytesPeak: kvBytesPeak,
+                           kvBytesFullCache: tokens.count * perToken, memoryBytes: 0)
+    }
+}
+
+// MARK: - Incremental text
+
+/// Turns token ids into text as they arrive, holding back incomplete UTF-8 sequences.
+struct TextAccumulator {
+    let tokenizer: any Tokenizer
+    private var pending: [UInt8] = []
+    private var text = ""
+
+    init(tokenizer: any Tokenizer) { self.tokenizer = tokenizer }
+
+    /// Adds a token; returns the newly completed text.
+    mutating func append(_ id: Int) -> String {
+        pending += tokenizer.pieceBytes(id)
+        // Emit everything up to the last complete UTF-8 character.
+        var end = pending.count
+        var back = 0
+        while back < 4 && end - back - 1 >= 0 {
+            let b = pending[end - back - 1]
+            if b & 0xC0 == 0x80 { back += 1; continue }
+            let need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
+            if need > back + 1 { end -= back + 1 }
+            break
+        }
+        let piece = String(decoding: pending[..<end], as: UTF8.self)
+        pending.removeFirst(end)
+        text += piece
+        return piece
+    }
+
+    mutating func finish() -> String {
+        if !pending.isEmpty { text += String(decoding: pending, as: UTF8.self); pending = [] }
+        return text
+    }
+}

@@ -1,0 +1,103 @@
+// IndexMem — kernels. Apache-2.0.
+
+// MARK: - Quantized weight matrix
+
+/// A row-major weight matrix kept in its file's storage type (rows of `columns` elements).
+/// `y = W x` computes one dot product per row against activations prepared in
+/// `type.activationType`.
+public struct WeightMatrix: @unchecked Sendable {
+    public let data: UnsafeRawPointer
+    public let type: WeightType
+    /// Output dimension.
+    public let rows: Int
+    /// Input dimension (row length).
+    public let columns: Int
+    public let rowBytes: Int
+    public let kernels: WeightKernels
+
+    public init(data: UnsafeRawPointer, type: WeightType, rows: Int, columns: Int) {
+        self.data = data
+        self.type = type
+        self.rows = rows
+        self.columns = columns
+        self.rowBytes = type.rowBytes(columns)
+        self.kernels = WeightKernels.of(type)
+    }
+
+    @inlinable public func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }
+
+    /// Dequantizes row `r` into `out` (`columns` floats).
+    public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        kernels.dequantize(row(r), out, columns)
+    }
+}
+
+// MARK: - Matrix products
+
+public enum MatMul {
+    /// Rows of tiles: each thread walks its row range in blocks of this many rows, and
+    /// every token is multiplied by the block while it is in cache.
+    @usableFromInline static let rowBlock = 16
+
+    /// `out[t, r] = W[r, :] . x[t, :]` for `tokens` activation rows.
+    /// - Parameters:
+    ///   - activations: `tokens` rows in `weight.type.activationType`, stride
+    ///     `activationType.rowBytes(weight.columns)` bytes.
+    ///   - out: (tokens, outStride) floats; columns `0..<weight.rows` are written.
+    public static func multiply(
+        _ weight: WeightMatrix, activations: UnsafeRawPointer, tokens: Int,
+        out: UnsafeMutablePointer<Float>, outStride: Int, pool: ThreadPool
+    ) {
+        // Opens the existential once; the loop below is specialised per format.
+        func run<F: RowFormat>(_ format: F.Type) {
+            multiplyTiled(F.self, weight, activations: activations, tokens: tokens, out: out, outStride: outStride, pool: pool)
+        }
+        run(weight.type.rowFormat)
+    }
+
+    @inline(__always)
+    static func multiplyTiled<F: RowFormat>(
+        _: F.Type, _ weight: WeightMatrix, activations: UnsafeRawPointer, tokens: Int,
+        out: UnsafeMutablePointer<Float>, outStride: Int, pool: ThreadPool
+    ) {
+        let aStride = weight.type.activationType.rowBytes(weight.columns)
+        let n = weight.columns, rowBytes = weight.rowBytes, data = weight.data, rows = weight.rows
+        let blocks = (rows + rowBlock - 1) / rowBlock
+        pool.parallelFor(blocks) { range in
+            for blk in range {
+                let r0 = blk * rowBlock, r1 = min(rows, r0 + rowBlock)
+                var t = 0
+                while t + 4 <= tokens {
+                    let a = activations + t * aStride
+                    let o = out + t * outStride
+                    for r in r0..<r1 {
+                        let v = F.dot4(data + r * rowBytes, a, aStride: aStride, count: n)
+                        o[r] = v[0]; o[outStride + r] = v[1]; o[2 * outStride + r] = v[2]; o[3 * outStride + r] = v[3]
+                    }
+                    t += 4
+                }
+                while t < tokens {
+                    let a = activations + t * aStride
+                    let o = out + t * outStride
+                    for r in r0..<r1 { o[r] = F.dot(data + r * rowBytes, a, count: n) }
+                    t += 1
+                }
+            }
+        }
+    }
+
+    /// Quantizes `tokens` float rows of `columns` (stride `inStride`) into `type`, in parallel.
+    public static func prepareActivations(
+        _ x: UnsafePointer<Float>, tokens: Int, columns: Int, inStride: Int,
+        type: ActivationType, into out: UnsafeMutableRawPointer, pool: ThreadPool
+    ) {
+        let stride = type.rowBytes(columns)
+        if tokens < 4 {
+            for t in 0..<tokens { ActivationQuantizer.quantize(type, x + t * inStride, count: columns, into: out + t * stride) }
+            return
+        }
+        pool.parallelFor(tokens) { range in
+            for t in range { ActivationQuantizer.quantize(type, x + t * inStride, count: columns, into: out + t * stride) }
+        }
+    }
+}

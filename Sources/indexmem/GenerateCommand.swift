@@ -1,0 +1,89 @@
+// IndexMem — command line. Apache-2.0.
+
+import ArgumentParser
+import Foundation
+import IndexMem
+
+// MARK: - generate
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "generate", abstract: "Generate text from a prompt.")
+
+    @OptionGroup var model: ModelArguments
+    @OptionGroup var cache: CacheArguments
+
+    @Option(name: .long, help: "Prompt text.") var prompt: String?
+    @Option(name: .long, help: "Read the prompt from a file.") var promptFile: String?
+    @Option(name: .long, help: "Most tokens to generate.") var maxTokens: Int = 128
+    @Option(name: .long, help: "Sampling temperature (0 = greedy).") var temperature: Float = 0
+    @Option(name: .long, help: "Top-k (0 = off).") var topK: Int = 40
+    @Option(name: .long, help: "Top-p (1 = off).") var topP: Float = 0.95
+    @Option(name: .long, help: "Min-p (0 = off).") var minP: Float = 0.05
+    @Option(name: .long, help: "Repetition penalty (1 = off).") var repeatPenalty: Float = 1
+    @Option(name: .long, help: "Random seed.") var seed: UInt64 = 0
+    @Option(name: .long, help: "System message for the chat template.") var system: String?
+    @Flag(name: .long, help: "Feed the prompt as is, without the chat template.") var raw = false
+    @Flag(name: .long, help: "Print one JSON object instead of streaming text.") var json = false
+
+    func validate() throws {
+        if (prompt == nil) == (promptFile == nil) { throw ValidationError("give exactly one of --prompt or --prompt-file") }
+        if maxTokens < 0 { throw ValidationError("--max-tokens must not be negative") }
+        if temperature < 0 { throw ValidationError("--temperature must not be negative") }
+        if !(0...1).contains(topP) || !(0...1).contains(minP) { throw ValidationError("--top-p and --min-p must be in [0, 1]") }
+        if topK < 0 { throw ValidationError("--top-k must not be negative") }
+        if repeatPenalty <= 0 { throw ValidationError("--repeat-penalty must be positive") }
+    }
+
+    func run() throws {
+        let cacheConfiguration = try cache.configuration()
+        var text = prompt ?? ""
+        if let promptFile {
+            guard let data = FileManager.default.contents(atPath: promptFile) else {
+                throw ValidationError("cannot read --prompt-file \(promptFile)")
+            }
+            guard let s = String(data: data, encoding: .utf8) else { throw ValidationError("--prompt-file \(promptFile) is not UTF-8") }
+            text = s
+        }
+        let engine = try model.loadEngine(progress: !json)
+        let promptIds: [Int]
+        if raw || engine.chatTemplate == nil {
+            promptIds = engine.tokenize(text)
+        } else {
+            var messages: [ChatMessage] = []
+            if let system { messages.append(ChatMessage(role: "system", content: system)) }
+            messages.append(ChatMessage(role: "user", content: text))
+            promptIds = engine.tokenize(engine.formatChat(messages) ?? text, parseSpecial: true)
+        }
+        guard !promptIds.isEmpty else { throw ValidationError("the prompt is empty") }
+        let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP,
+                                       repetitionPenalty: repeatPenalty, seed: seed)
+        let session = try engine.makeSession(cache: cacheConfiguration)
+        let result = try session.generate(
+            prompt: promptIds, options: GenerationOptions(maxTokens: maxTokens, sampling: sampling),
+            progress: json ? nil : Terminal.progress("prefill")
+        ) { _, piece in
+            if !json { Terminal.writeOut(piece) }
+            return true
+        }
+        if json {
+            try printJSON([
+                "model": ["path": engine.path, "architecture": engine.configuration.architecture, "sha256": engine.sha256],
+                "prompt_token_ids": result.promptTokens,
+                "generated_token_ids": result.generatedTokens,
+                "text": result.text,
+                "finish_reason": result.finishReason.rawValue,
+                "cache": result.cache.json,
+                "timings": result.timings.json,
+                "resident_bytes_peak": ResourceUsage.peakResidentBytes(),
+            ] as [String: Any])
+        } else {
+            Terminal.writeOut("\n")
+            if Terminal.isInteractive {
+                let t = result.timings
+                FileHandle.standardError.write(Data(String(
+                    format: "[prefill %d tokens %.1f tok/s, decode %d tokens %.1f tok/s]\n",
+                    t.prefillTokens, t.prefillTokensPerSecond, t.decodeTokens, t.decodeTokensPerSecond).utf8))
+            }
+        }
+    }
+}

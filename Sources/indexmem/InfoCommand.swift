@@ -1,0 +1,81 @@
+// IndexMem — command line. Apache-2.0.
+
+import ArgumentParser
+import Foundation
+import IndexMem
+import IndexMemGGUF
+
+// MARK: - info
+
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "info", abstract: "Show a model's metadata, tensors and sizes.")
+
+    @OptionGroup var model: ModelArguments
+    @Flag(name: .long, help: "Print one JSON object.") var json = false
+    @Flag(name: .long, help: "List every tensor.") var tensors = false
+
+    func run() throws {
+        let engine = try model.loadEngine(progress: !json)
+        let file = engine.file
+        let c = engine.configuration
+        var byType: [String: (count: Int, bytes: Int)] = [:]
+        var parameters = 0
+        for t in file.tensors {
+            byType[t.type.description, default: (0, 0)].count += 1
+            byType[t.type.description, default: (0, 0)].bytes += t.byteCount
+            parameters += t.elementCount
+        }
+        let metadata: [String: Any] = Dictionary(uniqueKeysWithValues: file.metadataKeys.compactMap { key -> (String, Any)? in
+            guard let v = file.metadata[key] else { return nil }
+            return (key, Self.summary(v))
+        })
+        let perTokenKV = c.layerCount * c.kvDimension * 2 * 2
+        let object: [String: Any] = [
+            "path": engine.path, "gguf_version": Int(file.version), "file_bytes": file.bytes.count,
+            "architecture": c.architecture, "name": (try? file.string("general.name")) ?? NSNull(),
+            "parameters": parameters,
+            "configuration": [
+                "layers": c.layerCount, "embedding": c.embeddingDimension, "feed_forward": c.feedForwardDimension,
+                "query_heads": c.queryHeads, "kv_heads": c.kvHeads, "head_dimension": c.headDimension,
+                "context_length": c.contextLength, "vocabulary": c.vocabularySize, "rope_base": c.ropeBase,
+                "rms_epsilon": c.rmsNormEpsilon, "sliding_window": c.slidingWindow.map { $0 as Any } ?? NSNull(),
+            ] as [String: Any],
+            "kv_bytes_per_token": perTokenKV,
+            "tensor_types": byType.mapValues { ["count": $0.count, "bytes": $0.bytes] },
+            "tensor_count": file.tensors.count,
+            "chat_template": engine.chatTemplate.map { "\($0.kind)" } ?? NSNull(),
+            "metadata": metadata,
+            "tensors": tensors ? file.tensors.map { ["name": $0.name, "type": $0.type.description, "dimensions": $0.dimensions, "bytes": $0.byteCount] as [String: Any] } : [],
+        ]
+        if json { try printJSON(object); return }
+        var out = ""
+        out += "model        \(engine.path)\n"
+        out += "name         \((try? file.string("general.name")) ?? "?")\n"
+        out += "architecture \(c.architecture)   GGUF v\(file.version)   \(file.bytes.count) bytes   \(parameters) parameters\n"
+        out += "layers \(c.layerCount)   embedding \(c.embeddingDimension)   ffn \(c.feedForwardDimension)   heads \(c.queryHeads) q / \(c.kvHeads) kv x \(c.headDimension)\n"
+        out += "context \(c.contextLength)   vocabulary \(c.vocabularySize)   rope base \(c.ropeBase)   rms eps \(c.rmsNormEpsilon)\n"
+        out += "KV cache     \(perTokenKV) bytes per token (f16 keys and values)\n"
+        out += "chat         \(engine.chatTemplate.map { "\($0.kind)" } ?? "none (raw prompts)")\n"
+        out += "tensors      \(file.tensors.count): " + byType.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value.count) (\($0.value.bytes) B)" }.joined(separator: ", ") + "\n"
+        out += "metadata:\n"
+        for key in file.metadataKeys { out += "  \(key) = \(Self.summary(file.metadata[key]!))\n" }
+        if tensors {
+            out += "tensors:\n"
+            for t in file.tensors { out += "  \(t.name) \(t.type) \(t.dimensions) \(t.byteCount) B\n" }
+        }
+        Terminal.writeOut(out)
+    }
+
+    /// Scalars as themselves; long arrays summarised (vocabularies have 10^5 entries).
+    static func summary(_ v: GGUFValue) -> Any {
+        switch v {
+        case .string(let s): return s.count > 200 ? String(s.prefix(200)) + "…" : s
+        case .bool(let b): return b
+        case .float32, .float64: return v.doubleValue ?? 0
+        case .array(let a):
+            if a.count <= 8 { return a.map { summary($0) } }
+            return "[\(a.count) x \(a.first?.typeName ?? "?")]"
+        default: return v.intValue ?? 0
+        }
+    }
+}
