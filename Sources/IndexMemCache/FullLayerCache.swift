@@ -65,31 +65,27 @@ public final class FullLayerCache: LayerCache {
 
     public func attend(queries: UnsafePointer<Float>, positions qp: UnsafePointer<Int32>, tokens: Int, output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let d = shape.headDimension, qh = shape.queryHeads, group = shape.groupSize
+        // Per thread: scores (count) and the f16-rounded query (d).
         let perThread = count + d
-        if scratchThreads < pool.threadCount || perThread * pool.threadCount > scratchCapacity {
+        if perThread * pool.threadCount > scratchCapacity {
             scratch.deallocate()
-            scratchCapacity = (capacity + d) * pool.threadCount
+            scratchCapacity = perThread * pool.threadCount
             scratch = .allocate(capacity: scratchCapacity)
-            scratchThreads = pool.threadCount
         }
         let window = shape.slidingWindow.map { Int32($0) }
         let scale = shape.scale
         let keys = self.keys, values = self.values, positions = self.positions, count = self.count, capacity = self.capacity
         let scratch = self.scratch
         pool.parallelForWithThread(tokens * qh) { thread, range in
-            let scores = scratch + thread * (capacity + d)
-            let q16 = scores + capacity
+            let scores = scratch + thread * perThread
+            let rounded = scores + count
             for item in range {
                 let t = item / qh, h = item % qh, g = h / group
                 let q = queries + (t * qh + h) * d
-                for i in 0..<d { q16[i] = Half.toFloat(Half.bits(q[i])) }
-                // Entries are in position order: those after the query's position are masked
-                // by the kernel, but stopping at the last visible one saves the work.
-                var visible = count
-                while visible > 0 && positions[visible - 1] > qp[t] { visible -= 1 }
-                AttentionKernel.attend(
-                    query: q16, keys: keys + g * capacity * d, values: values + g * capacity * d,
-                    positions: positions, count: visible, queryPosition: qp[t], window: window,
+                for i in 0..<d { rounded[i] = Half.toFloat(Half.bits(q[i])) }
+                AttentionKernel.attendSorted(
+                    query: rounded, keys: keys + g * capacity * d, values: values + g * capacity * d,
+                    positions: positions, count: count, queryPosition: qp[t], window: window,
                     headDimension: d, scale: scale, scores: scores, output: output + (t * qh + h) * d)
             }
         }
