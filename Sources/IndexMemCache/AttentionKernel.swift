@@ -1,152 +1,251 @@
 // IndexMem — cache. Apache-2.0.
 //
-// Keys and values are stored as f16, as llama.cpp's default KV cache. llama.cpp also
-// rounds the query to f16 before `q . k` (its f16 dot product converts the f32 operand), so
-// we do the same: the attention scores then agree to float rounding. Without flash
-// attention (llama-cpp-python's default) it also converts the probabilities to f16 before
-// multiplying them with V; so do we.
+// Softmax attention of one query over a contiguous range of one head's slots, with the
+// arithmetic of llama.cpp's CPU attention without flash attention (llama-cpp-python's
+// default), so logits agree to float rounding:
+//   * the query is rounded to f16; each score is an 8-lane FMA chain over the head
+//     dimension, reduced in `hsum_float_8` order, then multiplied by the scale;
+//   * softmax exponentials use ggml's vector `exp`, summed in double one group of 8 slots
+//     at a time (slots aligned to multiples of 8, as llama.cpp's cells);
+//   * probabilities are rounded to f16 and multiplied into V in 8 lanes by slot index,
+//     reduced in `hsum_float_8` order.
+// That is llama.cpp's batched path (tinyBLAS). A batch of one token (decode) goes through
+// `ggml_vec_dot_f16` instead: four 8-lane accumulators over 32 elements, a different
+// reduction, and slots grouped by 32; `singleQuery` selects that arithmetic.
 
 import Foundation
 import IndexMemKernels
 
-// MARK: - Single-head attention over f16 storage
+// MARK: - Single-query attention
 
 public enum AttentionKernel {
-    /// Softmax attention of one query over `count` stored entries of one KV head.
-    /// - Parameters:
-    ///   - query: (headDimension) floats, already rounded to f16 precision by the caller.
-    ///   - keys: (count, headDimension) f16 bits.
-    ///   - values: (count, headDimension) f16 bits.
-    ///   - positions: (count) absolute positions; entries outside the causal (and sliding)
-    ///     window of `queryPosition` are skipped.
-    ///   - scores: scratch of at least `count` floats.
-    ///   - output: (headDimension) floats, overwritten.
-    @inlinable
-    public static func attend(
-        query: UnsafePointer<Float>, keys: UnsafePointer<UInt16>, values: UnsafePointer<UInt16>,
-        positions: UnsafePointer<Int32>, count: Int, queryPosition: Int32, window: Int32?,
-        headDimension d: Int, scale: Float, scores: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>
-    ) {
-        let low: Int32 = window.map { queryPosition - $0 } ?? Int32.min
-        var maxScore = -Float.infinity
-        for j in 0..<count {
-            let p = positions[j]
-            if p > queryPosition || p <= low { scores[j] = -Float.infinity; continue }
-            let s = dotF16(query, keys + j * d, d) * scale
-            scores[j] = s
-            if s > maxScore { maxScore = s }
-        }
-        output.update(repeating: 0, count: d)
-        if maxScore == -Float.infinity { return }
-        var sum: Float = 0
-        for j in 0..<count {
-            let s = scores[j]
-            if s == -Float.infinity { scores[j] = 0; continue }
-            let e = expf(s - maxScore)
-            scores[j] = e
-            sum += e
-        }
-        let inv = 1 / sum
-        for j in 0..<count where scores[j] != 0 {
-            // llama.cpp multiplies V by the probabilities converted to f16.
-            axpyF16(Half.toFloat(Half.bits(scores[j] * inv)), values + j * d, output, d)
-        }
-    }
-
-    @inlinable @inline(__always)
-    static func dotF16(_ q: UnsafePointer<Float>, _ k: UnsafePointer<UInt16>, _ d: Int) -> Float {
-        var acc = SIMD8<Float>()
-        var i = 0
-        let rq = UnsafeRawPointer(q), rk = UnsafeRawPointer(k)
-        while i + 8 <= d {
-            acc.addProduct(rq.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self),
-                           SIMD8<Float>(rk.loadUnaligned(fromByteOffset: i * 2, as: SIMD8<Float16>.self)))
-            i += 8
-        }
-        var s = acc.sum()
-        while i < d { s += q[i] * Half.toFloat(k[i]); i += 1 }
-        return s
-    }
-
-    @inlinable @inline(__always)
-    static func axpyF16(_ a: Float, _ v: UnsafePointer<UInt16>, _ y: UnsafeMutablePointer<Float>, _ d: Int) {
-        var i = 0
-        let rv = UnsafeRawPointer(v), ry = UnsafeMutableRawPointer(y)
-        while i + 8 <= d {
-            var acc = ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            acc.addProduct(a, SIMD8<Float>(rv.loadUnaligned(fromByteOffset: i * 2, as: SIMD8<Float16>.self)))
-            ry.storeBytes(of: acc, toByteOffset: i * 4, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < d { y[i] += a * Half.toFloat(v[i]); i += 1 }
-    }
-}
-
-// MARK: - Attention over position-sorted entries
-
-#if arch(x86_64)
-import _Builtin_intrinsics.intel
-#endif
-
-extension AttentionKernel {
-    /// Softmax attention of one query over entries whose positions ascend, so the visible
-    /// ones (causal, and inside the sliding window) form one contiguous range.
-    /// Head dimensions that are multiples of 64 are processed in slices of 64 floats held in registers; four keys are
-    /// scored at once with a transposing horizontal add, which halves the work of a plain
-    /// per-key dot product and reduction.
+    /// Attention of one query over slots `lo..<hi` of `head` in `storage`.
     /// - Parameters:
     ///   - query: (headDimension) floats, already rounded to f16 precision.
-    ///   - keys, values: (count, headDimension) f16 bits.
-    ///   - positions: (count) ascending absolute positions.
-    ///   - scores: scratch of `count` floats.
-    ///   - output: (headDimension) floats, overwritten.
+    ///   - scale: multiplier of `q . k` before the softmax.
+    ///   - probabilities: scratch of at least `hi + 8` floats; on return `probabilities[lo..<hi]`
+    ///     hold the attention weights (f16-rounded), for policies that read attention.
+    ///   - output: (headDimension) floats, overwritten (zeros when the range is empty).
+    ///   - singleQuery: use llama.cpp's one-token (decode) arithmetic; scratch then needs `hi + 32` floats.
     @inlinable
-    public static func attendSorted(
-        query: UnsafePointer<Float>, keys: UnsafePointer<UInt16>, values: UnsafePointer<UInt16>,
-        positions: UnsafePointer<Int32>, count: Int, queryPosition: Int32, window: Int32?,
-        headDimension d: Int, scale: Float, scores: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>
+    public static func attend(
+        query: UnsafePointer<Float>, storage: KVStorage, head: Int, lo: Int, hi: Int, scale: Float,
+        probabilities: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, singleQuery: Bool = false
     ) {
-        if d % 64 != 0 {
-            attend(query: query, keys: keys, values: values, positions: positions, count: count, queryPosition: queryPosition,
-                   window: window, headDimension: d, scale: scale, scores: scores, output: output)
-            return
-        }
-        let hi = upperBound(positions, count, queryPosition)
-        let lo = window.map { upperBound(positions, hi, queryPosition - $0) } ?? 0
+        let d = storage.headDimension
         output.update(repeating: 0, count: d)
         guard lo < hi else { return }
-        let n = hi - lo
-        let k = keys + lo * d, v = values + lo * d
-        scores.update(repeating: 0, count: n)
-        var slice = 0
-        while slice < d {
-            scoreSlice(query + slice, k + slice, stride: d, count: n, into: scores)
-            slice += 64
+        let p = probabilities
+        // MARK: Scores
+        if singleQuery {
+            scoreSingle(query: query, keys: storage.keyRow(head: head, slot: 0), headDimension: d, lo: lo, hi: hi, into: p)
+        } else {
+            score(query: query, keys: storage.keyRow(head: head, slot: 0), headDimension: d, lo: lo, hi: hi, into: p)
         }
         var m = -Float.infinity
-        for j in 0..<n {
-            scores[j] *= scale
-            if scores[j] > m { m = scores[j] }
+        for j in lo..<hi {
+            p[j] *= scale
+            m = max(m, p[j])
         }
-        var sum: Float = 0
-        for j in 0..<n {
-            let e = expf(scores[j] - m)
-            scores[j] = e
-            sum += e
+        // MARK: Softmax over groups of 8 slots
+        let lo8 = lo & ~7, hi8 = (hi + 7) & ~7
+        for j in lo8..<lo { p[j] = -.infinity }
+        for j in hi..<hi8 { p[j] = -.infinity }
+        let raw = UnsafeMutableRawPointer(p)
+        let mv = SIMD8<Float>(repeating: m)
+        var sum: Double = 0
+        var j = lo8
+        while j < hi8 {
+            let e = VectorMath.exp(raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self) - mv)
+            raw.storeBytes(of: e, toByteOffset: j * 4, as: SIMD8<Float>.self)
+            sum += Double(VectorMath.horizontalSum(e))
+            j += 8
         }
-        // llama.cpp multiplies V by the probabilities converted to f16.
-        let inv = 1 / sum
-        for j in 0..<n { scores[j] = Half.toFloat(Half.bits(scores[j] * inv)) }
-        slice = 0
-        while slice < d {
-            accumulateSlice(scores, v + slice, stride: d, count: n, into: output + slice)
-            slice += 64
+        let inv = SIMD8<Float>(repeating: Float(1 / sum))
+        j = lo8
+        while j < hi8 {
+            // llama.cpp converts the probabilities to f16 before multiplying V.
+            let w = raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self) * inv
+            raw.storeBytes(of: SIMD8<Float>(SIMD8<Float16>(w)), toByteOffset: j * 4, as: SIMD8<Float>.self)
+            j += 8
+        }
+        // MARK: Values
+        if singleQuery {
+            let lo32 = lo & ~31, hi32 = (hi + 31) & ~31
+            for j in lo32..<lo8 { p[j] = 0 }
+            for j in hi8..<hi32 { p[j] = 0 }
+            accumulateSingle(probabilities: p, tiles: storage.valueTile(head: head, slot: 0), headDimension: d,
+                             lo32: lo32, hi32: hi32, into: output)
+        } else {
+            accumulate(probabilities: p, tiles: storage.valueTile(head: head, slot: 0), headDimension: d,
+                       lo8: lo8, hi8: hi8, into: output)
         }
     }
 
-    /// First index whose position is greater than `p` (positions ascend).
+    // MARK: One-token arithmetic (ggml_vec_dot_f16)
+
+    /// `ggml_vec_dot_f16`'s reduction of its four accumulators.
     @inlinable @inline(__always)
-    static func upperBound(_ positions: UnsafePointer<Int32>, _ count: Int, _ p: Int32) -> Int {
+    static func reduceVecDot(_ s0: SIMD8<Float>, _ s1: SIMD8<Float>, _ s2: SIMD8<Float>, _ s3: SIMD8<Float>) -> Float {
+        let v = (s0 + s2) + (s1 + s3)
+        let t = v.lowHalf + v.highHalf
+        return (t[0] + t[1]) + (t[2] + t[3])
+    }
+
+    /// Scores as `ggml_vec_dot_f16`: 32 elements per step in four accumulators, the rest in double.
+    @inlinable @inline(__always)
+    static func scoreSingle(query: UnsafePointer<Float>, keys: UnsafePointer<UInt16>, headDimension d: Int, lo: Int, hi: Int,
+                            into scores: UnsafeMutablePointer<Float>) {
+        let rq = UnsafeRawPointer(query)
+        let np = d & ~31
+        for j in lo..<hi {
+            let row = UnsafeRawPointer(keys + j &* d)
+            var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
+            var c = 0
+            while c < np {
+                s0.addProduct(rq.loadUnaligned(fromByteOffset: c &* 4, as: SIMD8<Float>.self),
+                              SIMD8<Float>(row.loadUnaligned(fromByteOffset: c &* 2, as: SIMD8<Float16>.self)))
+                s1.addProduct(rq.loadUnaligned(fromByteOffset: c &* 4 &+ 32, as: SIMD8<Float>.self),
+                              SIMD8<Float>(row.loadUnaligned(fromByteOffset: c &* 2 &+ 16, as: SIMD8<Float16>.self)))
+                s2.addProduct(rq.loadUnaligned(fromByteOffset: c &* 4 &+ 64, as: SIMD8<Float>.self),
+                              SIMD8<Float>(row.loadUnaligned(fromByteOffset: c &* 2 &+ 32, as: SIMD8<Float16>.self)))
+                s3.addProduct(rq.loadUnaligned(fromByteOffset: c &* 4 &+ 96, as: SIMD8<Float>.self),
+                              SIMD8<Float>(row.loadUnaligned(fromByteOffset: c &* 2 &+ 48, as: SIMD8<Float16>.self)))
+                c &+= 32
+            }
+            var sum = Double(reduceVecDot(s0, s1, s2, s3))
+            let k = keys + j &* d
+            while c < d { sum += Double(query[c] * Half.toFloat(k[c])); c &+= 1 }
+            scores[j] = Float(sum)
+        }
+    }
+
+    /// `out[i] = sum_j p_j v_j[i]` as one `ggml_vec_dot_f16` per output dimension over slots
+    /// `lo32..<hi32`: accumulator `(j / 8) % 4`, lane `j % 8`. Each pass over every fourth tile
+    /// fills one accumulator of eight dimensions.
+    @inlinable @inline(__always)
+    static func accumulateSingle(probabilities p: UnsafePointer<Float>, tiles: UnsafePointer<UInt16>, headDimension d: Int,
+                                 lo32: Int, hi32: Int, into out: UnsafeMutablePointer<Float>) {
+        let rp = UnsafeRawPointer(p)
+        var i0 = 0
+        while i0 < d {
+            // acc[phase * 8 + i]: eight lanes of dimension i0 + i from the tiles of one phase.
+            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 32) { acc in
+                for phase in 0..<4 {
+                    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                    var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+                    var j = lo32 &+ phase &* 8
+                    while j < hi32 {
+                        let w = rp.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self)
+                        let offset: Int = j &* d &+ i0 &* 8
+                        let t = UnsafeRawPointer(tiles + offset)
+                        a0.addProduct(w, SIMD8<Float>(t.loadUnaligned(as: SIMD8<Float16>.self)))
+                        a1.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)))
+                        a2.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float16>.self)))
+                        a3.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 48, as: SIMD8<Float16>.self)))
+                        a4.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float16>.self)))
+                        a5.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 80, as: SIMD8<Float16>.self)))
+                        a6.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float16>.self)))
+                        a7.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 112, as: SIMD8<Float16>.self)))
+                        j &+= 32
+                    }
+                    let base = phase &* 8
+                    acc[base] = a0; acc[base &+ 1] = a1; acc[base &+ 2] = a2; acc[base &+ 3] = a3
+                    acc[base &+ 4] = a4; acc[base &+ 5] = a5; acc[base &+ 6] = a6; acc[base &+ 7] = a7
+                }
+                for i in 0..<8 {
+                    out[i0 &+ i] = reduceVecDot(acc[i], acc[8 &+ i], acc[16 &+ i], acc[24 &+ i])
+                }
+            }
+            i0 &+= 8
+        }
+    }
+
+    /// `scores[j] = q . k_j` for `j` in `lo..<hi`, four keys at a time.
+    @inlinable @inline(__always)
+    static func score(query: UnsafePointer<Float>, keys: UnsafePointer<UInt16>, headDimension d: Int, lo: Int, hi: Int,
+                      into scores: UnsafeMutablePointer<Float>) {
+        let rq = UnsafeRawPointer(query)
+        @inline(__always) func key(_ j: Int, _ c: Int) -> SIMD8<Float> {
+            let offset: Int = j &* d &+ c
+            let h = UnsafeRawPointer(keys + offset).loadUnaligned(as: SIMD8<Float16>.self)
+            return SIMD8<Float>(h)
+        }
+        var j = lo
+        while j &+ 4 <= hi {
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+            var c = 0
+            while c < d {
+                let q = rq.loadUnaligned(fromByteOffset: c &* 4, as: SIMD8<Float>.self)
+                a0.addProduct(q, key(j, c))
+                a1.addProduct(q, key(j &+ 1, c))
+                a2.addProduct(q, key(j &+ 2, c))
+                a3.addProduct(q, key(j &+ 3, c))
+                c &+= 8
+            }
+            let sums = horizontalSums(a0, a1, a2, a3)
+            UnsafeMutableRawPointer(scores + j).storeBytes(of: sums, as: SIMD4<Float>.self)
+            j &+= 4
+        }
+        while j < hi {
+            var a = SIMD8<Float>()
+            var c = 0
+            while c < d {
+                a.addProduct(rq.loadUnaligned(fromByteOffset: c &* 4, as: SIMD8<Float>.self), key(j, c))
+                c &+= 8
+            }
+            scores[j] = VectorMath.horizontalSum(a)
+            j &+= 1
+        }
+    }
+
+    /// `out[i] = sum_j p_j v_j[i]` over whole tiles `lo8..<hi8`, eight output dimensions at a time.
+    @inlinable @inline(__always)
+    static func accumulate(probabilities p: UnsafePointer<Float>, tiles: UnsafePointer<UInt16>, headDimension d: Int,
+                           lo8: Int, hi8: Int, into out: UnsafeMutablePointer<Float>) {
+        let rp = UnsafeRawPointer(p)
+        var i0 = 0
+        while i0 < d {
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+            var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+            var j = lo8
+            while j < hi8 {
+                let w = rp.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self)
+                let offset: Int = j &* d &+ i0 &* 8
+                let t = UnsafeRawPointer(tiles + offset)
+                a0.addProduct(w, SIMD8<Float>(t.loadUnaligned(as: SIMD8<Float16>.self)))
+                a1.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)))
+                a2.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float16>.self)))
+                a3.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 48, as: SIMD8<Float16>.self)))
+                a4.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float16>.self)))
+                a5.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 80, as: SIMD8<Float16>.self)))
+                a6.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float16>.self)))
+                a7.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 112, as: SIMD8<Float16>.self)))
+                j &+= 8
+            }
+            let lo4 = horizontalSums(a0, a1, a2, a3), hi4 = horizontalSums(a4, a5, a6, a7)
+            UnsafeMutableRawPointer(out + i0).storeBytes(of: SIMD8<Float>(lowHalf: lo4, highHalf: hi4), as: SIMD8<Float>.self)
+            i0 &+= 8
+        }
+    }
+
+    /// Four `hsum_float_8` reductions at once (same order per lane, transposed).
+    @inlinable @inline(__always)
+    static func horizontalSums(_ a0: SIMD8<Float>, _ a1: SIMD8<Float>, _ a2: SIMD8<Float>, _ a3: SIMD8<Float>) -> SIMD4<Float> {
+        let r0 = a0.highHalf + a0.lowHalf, r1 = a1.highHalf + a1.lowHalf
+        let r2 = a2.highHalf + a2.lowHalf, r3 = a3.highHalf + a3.lowHalf
+        let c0 = SIMD4<Float>(r0[0], r1[0], r2[0], r3[0])
+        let c1 = SIMD4<Float>(r0[1], r1[1], r2[1], r3[1])
+        let c2 = SIMD4<Float>(r0[2], r1[2], r2[2], r3[2])
+        let c3 = SIMD4<Float>(r0[3], r1[3], r2[3], r3[3])
+        let even: SIMD4<Float> = c0 + c2
+        let odd: SIMD4<Float> = c1 + c3
+        return even + odd
+    }
+
+    /// First index in `0..<count` whose position is greater than `p` (positions ascend).
+    @inlinable
+    public static func upperBound(_ positions: UnsafePointer<Int32>, _ count: Int, _ p: Int32) -> Int {
         var lo = 0, hi = count
         while lo < hi {
             let mid = (lo &+ hi) >> 1
@@ -155,69 +254,15 @@ extension AttentionKernel {
         return lo
     }
 
-    /// `scores[j] += q[0..<64] . k_j[0..<64]` for `count` keys `stride` halves apart.
-    @inlinable @inline(__always)
-    static func scoreSlice(_ q: UnsafePointer<Float>, _ k: UnsafePointer<UInt16>, stride: Int, count: Int, into scores: UnsafeMutablePointer<Float>) {
-        let rq = UnsafeRawPointer(q)
-        let q0 = rq.loadUnaligned(as: SIMD8<Float>.self), q1 = rq.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
-        let q2 = rq.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self), q3 = rq.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
-        let q4 = rq.loadUnaligned(fromByteOffset: 128, as: SIMD8<Float>.self), q5 = rq.loadUnaligned(fromByteOffset: 160, as: SIMD8<Float>.self)
-        let q6 = rq.loadUnaligned(fromByteOffset: 192, as: SIMD8<Float>.self), q7 = rq.loadUnaligned(fromByteOffset: 224, as: SIMD8<Float>.self)
-        @inline(__always) func dot(_ j: Int) -> SIMD8<Float> {
-            let r = UnsafeRawPointer(k + j &* stride)
-            var a = q0 * SIMD8<Float>(r.loadUnaligned(as: SIMD8<Float16>.self))
-            a.addProduct(q1, SIMD8<Float>(r.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)))
-            a.addProduct(q2, SIMD8<Float>(r.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float16>.self)))
-            a.addProduct(q3, SIMD8<Float>(r.loadUnaligned(fromByteOffset: 48, as: SIMD8<Float16>.self)))
-            a.addProduct(q4, SIMD8<Float>(r.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float16>.self)))
-            a.addProduct(q5, SIMD8<Float>(r.loadUnaligned(fromByteOffset: 80, as: SIMD8<Float16>.self)))
-            a.addProduct(q6, SIMD8<Float>(r.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float16>.self)))
-            a.addProduct(q7, SIMD8<Float>(r.loadUnaligned(fromByteOffset: 112, as: SIMD8<Float16>.self)))
-            return a
+    /// Rounds `d` floats to f16 precision (llama.cpp converts the query before `q . k`).
+    @inlinable
+    public static func roundToHalf(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count d: Int) {
+        var i = 0
+        while i + 8 <= d {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(out + i).storeBytes(of: SIMD8<Float>(SIMD8<Float16>(v)), as: SIMD8<Float>.self)
+            i += 8
         }
-        var j = 0
-        #if arch(x86_64)
-        while j &+ 4 <= count {
-            let a0 = unsafeBitCast(dot(j), to: __m256.self), a1 = unsafeBitCast(dot(j &+ 1), to: __m256.self)
-            let a2 = unsafeBitCast(dot(j &+ 2), to: __m256.self), a3 = unsafeBitCast(dot(j &+ 3), to: __m256.self)
-            let h = unsafeBitCast(_mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3)), to: SIMD8<Float>.self)
-            let sums = h.lowHalf + h.highHalf
-            let out = UnsafeMutableRawPointer(scores + j)
-            out.storeBytes(of: out.loadUnaligned(as: SIMD4<Float>.self) + sums, as: SIMD4<Float>.self)
-            j &+= 4
-        }
-        #endif
-        while j < count {
-            scores[j] += dot(j).sum()
-            j &+= 1
-        }
-    }
-
-    /// `out[0..<64] += sum_j p_j v_j[0..<64]` for `count` values `stride` halves apart.
-    @inlinable @inline(__always)
-    static func accumulateSlice(_ p: UnsafePointer<Float>, _ v: UnsafePointer<UInt16>, stride: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
-        var o0 = SIMD8<Float>(), o1 = SIMD8<Float>(), o2 = SIMD8<Float>(), o3 = SIMD8<Float>()
-        var o4 = SIMD8<Float>(), o5 = SIMD8<Float>(), o6 = SIMD8<Float>(), o7 = SIMD8<Float>()
-        for j in 0..<count {
-            let w = SIMD8<Float>(repeating: p[j])
-            let r = UnsafeRawPointer(v + j &* stride)
-            o0.addProduct(w, SIMD8<Float>(r.loadUnaligned(as: SIMD8<Float16>.self)))
-            o1.addProduct(w, SIMD8<Float>(r.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)))
-            o2.addProduct(w, SIMD8<Float>(r.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float16>.self)))
-            o3.addProduct(w, SIMD8<Float>(r.loadUnaligned(fromByteOffset: 48, as: SIMD8<Float16>.self)))
-            o4.addProduct(w, SIMD8<Float>(r.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float16>.self)))
-            o5.addProduct(w, SIMD8<Float>(r.loadUnaligned(fromByteOffset: 80, as: SIMD8<Float16>.self)))
-            o6.addProduct(w, SIMD8<Float>(r.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float16>.self)))
-            o7.addProduct(w, SIMD8<Float>(r.loadUnaligned(fromByteOffset: 112, as: SIMD8<Float16>.self)))
-        }
-        let ro = UnsafeMutableRawPointer(out)
-        ro.storeBytes(of: ro.loadUnaligned(as: SIMD8<Float>.self) + o0, as: SIMD8<Float>.self)
-        ro.storeBytes(of: ro.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self) + o1, toByteOffset: 32, as: SIMD8<Float>.self)
-        ro.storeBytes(of: ro.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self) + o2, toByteOffset: 64, as: SIMD8<Float>.self)
-        ro.storeBytes(of: ro.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self) + o3, toByteOffset: 96, as: SIMD8<Float>.self)
-        ro.storeBytes(of: ro.loadUnaligned(fromByteOffset: 128, as: SIMD8<Float>.self) + o4, toByteOffset: 128, as: SIMD8<Float>.self)
-        ro.storeBytes(of: ro.loadUnaligned(fromByteOffset: 160, as: SIMD8<Float>.self) + o5, toByteOffset: 160, as: SIMD8<Float>.self)
-        ro.storeBytes(of: ro.loadUnaligned(fromByteOffset: 192, as: SIMD8<Float>.self) + o6, toByteOffset: 192, as: SIMD8<Float>.self)
-        ro.storeBytes(of: ro.loadUnaligned(fromByteOffset: 224, as: SIMD8<Float>.self) + o7, toByteOffset: 224, as: SIMD8<Float>.self)
+        while i < d { out[i] = Float(Float16(x[i])); i += 1 }
     }
 }

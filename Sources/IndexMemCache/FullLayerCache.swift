@@ -5,91 +5,86 @@ import IndexMemKernels
 // MARK: - Full cache
 
 /// Keeps every entry (the reference every bounded policy is measured against).
-/// Storage is reserved for `capacity` entries up front; pages are only touched, and so only
-/// become resident, as entries arrive.
+/// Storage is reserved for `capacity` entries up front; pages only become resident as
+/// entries arrive.
 public final class FullLayerCache: LayerCache {
     public let shape: AttentionShape
-    public let capacity: Int
+    public let storage: KVStorage
     public private(set) var tokensSeen = 0
-    public private(set) var count = 0
-
-    /// (kvHeads, capacity, headDimension) f16 bits.
-    private let keys: UnsafeMutablePointer<UInt16>
-    private let values: UnsafeMutablePointer<UInt16>
-    /// (capacity) absolute positions.
-    private let positions: UnsafeMutablePointer<Int32>
-    /// (threads, capacity) attention scores; (threads, headDimension) rounded query.
-    private var scratch: UnsafeMutablePointer<Float>
-    private var scratchThreads = 0
+    private var scratch = AttentionScratch()
 
     public init(shape: AttentionShape, capacity: Int) {
         self.shape = shape
-        self.capacity = capacity
-        let n = shape.kvHeads * capacity * shape.headDimension
-        keys = .allocate(capacity: n)
-        values = .allocate(capacity: n)
-        positions = .allocate(capacity: capacity)
-        scratch = .allocate(capacity: 1)
+        storage = KVStorage(kvHeads: shape.kvHeads, headDimension: shape.headDimension, capacity: capacity)
     }
 
-    deinit {
-        keys.deallocate()
-        values.deallocate()
-        positions.deallocate()
-        scratch.deallocate()
-    }
-
-    public var bytes: Int { count * shape.kvHeads * shape.headDimension * 2 * 2 }
+    public var count: Int { storage.counts[0] }
+    public var capacity: Int { storage.capacity }
+    public var bytes: Int { storage.bytes }
 
     public func reset() {
         tokensSeen = 0
-        count = 0
+        storage.removeAll()
     }
 
     public func append(keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, positions p: UnsafePointer<Int32>, tokens: Int) {
-        precondition(count + tokens <= capacity, "full cache capacity \(capacity) exceeded")
+        precondition(count + tokens <= storage.capacity, "full cache capacity \(storage.capacity) exceeded")
         let d = shape.headDimension
         for t in 0..<tokens {
-            let slot = count + t
-            positions[slot] = p[t]
             for h in 0..<shape.kvHeads {
                 let src = (t * shape.kvHeads + h) * d
-                let dst = (h * capacity + slot) * d
-                Half.convert(k + src, to: keys + dst, count: d)
-                Half.convert(v + src, to: values + dst, count: d)
+                storage.append(head: h, key: k + src, value: v + src, position: p[t])
             }
         }
-        count += tokens
         tokensSeen += tokens
     }
 
     public func attend(queries: UnsafePointer<Float>, positions qp: UnsafePointer<Int32>, tokens: Int, output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        AttentionScratch.attendAll(queries: queries, positions: qp, tokens: tokens, output: output, shape: shape,
+                                   storage: storage, scratch: &scratch, pool: pool)
+    }
+}
+
+// MARK: - Shared attention loop
+
+/// Per-thread scratch for attention (probabilities and the rounded query), grown on demand.
+struct AttentionScratch {
+    private(set) var buffer: UnsafeMutablePointer<Float>? = nil
+    private(set) var perThread = 0
+    private(set) var threads = 0
+
+    mutating func reserve(perThread n: Int, threads t: Int) {
+        if n <= perThread && t <= threads { return }
+        buffer?.deallocate()
+        perThread = max(n, perThread)
+        threads = max(t, threads)
+        buffer = .allocate(capacity: perThread * threads)
+    }
+
+    /// Causal (and sliding-window) attention of every query head of `tokens` queries over
+    /// `storage`, split across the pool by (token, head).
+    static func attendAll(queries: UnsafePointer<Float>, positions qp: UnsafePointer<Int32>, tokens: Int,
+                          output: UnsafeMutablePointer<Float>, shape: AttentionShape, storage: KVStorage,
+                          scratch: inout AttentionScratch, pool: ThreadPool) {
         let d = shape.headDimension, qh = shape.queryHeads, group = shape.groupSize
-        // Per thread: scores (count) and the f16-rounded query (d).
-        let perThread = count + d
-        if perThread * pool.threadCount > scratchCapacity {
-            scratch.deallocate()
-            scratchCapacity = perThread * pool.threadCount
-            scratch = .allocate(capacity: scratchCapacity)
-        }
+        scratch.reserve(perThread: storage.capacity + 32 + d, threads: pool.threadCount)
+        let base = scratch.buffer!, perThread = scratch.perThread
         let window = shape.slidingWindow.map { Int32($0) }
         let scale = shape.scale
-        let keys = self.keys, values = self.values, positions = self.positions, count = self.count, capacity = self.capacity
-        let scratch = self.scratch
+        let counts = storage.counts
         pool.parallelForWithThread(tokens * qh) { thread, range in
-            let scores = scratch + thread * perThread
-            let rounded = scores + count
+            let probabilities = base + thread * perThread
+            let rounded = probabilities + storage.capacity + 32
             for item in range {
                 let t = item / qh, h = item % qh, g = h / group
-                let q = queries + (t * qh + h) * d
-                for i in 0..<d { rounded[i] = Half.toFloat(Half.bits(q[i])) }
-                AttentionKernel.attendSorted(
-                    query: rounded, keys: keys + g * capacity * d, values: values + g * capacity * d,
-                    positions: positions, count: count, queryPosition: qp[t], window: window,
-                    headDimension: d, scale: scale, scores: scores, output: output + (t * qh + h) * d)
+                let positions = storage.positions(head: g)
+                let hi = AttentionKernel.upperBound(positions, counts[g], qp[t])
+                let lo = window.map { AttentionKernel.upperBound(positions, hi, qp[t] - $0) } ?? 0
+                AttentionKernel.roundToHalf(queries + (t * qh + h) * d, into: rounded, count: d)
+                AttentionKernel.attend(query: rounded, storage: storage, head: g, lo: lo, hi: hi, scale: scale,
+                                       probabilities: probabilities, output: output + (t * qh + h) * d,
+                                       singleQuery: tokens == 1)
             }
         }
     }
-
-    private var scratchCapacity = 0
 }

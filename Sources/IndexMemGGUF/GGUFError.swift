@@ -24,7 +24,7 @@ public enum GGUFError: Error, Equatable, Sendable, CustomStringConvertible {
     case unknownTensorType(rawValue: UInt32, tensor: String)
     /// A tensor whose shape or data range is impossible.
     case invalidTensor(name: String, reason: String)
-    /// `general.alignment` is not a power of two.
+    /// `general.alignment` is not a power of two from 1 to 2^20.
     case invalidAlignment(UInt64)
     /// A metadata key that is required is missing.
     case missingKey(String)
@@ -50,7 +50,7 @@ public enum GGUFError: Error, Equatable, Sendable, CustomStringConvertible {
             return "tensor '\(tensor)' has tensor type \(raw), which this engine does not support "
                 + "(supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)"
         case .invalidTensor(let name, let reason): return "tensor '\(name)' is invalid: \(reason)"
-        case .invalidAlignment(let a): return "GGUF general.alignment \(a) is not a positive power of two"
+        case .invalidAlignment(let a): return "GGUF general.alignment \(a) is not a power of two from 1 to 1048576"
         case .missingKey(let key): return "GGUF metadata key '\(key)' is missing"
         case .wrongValueType(let key, let expected, let found):
             return "GGUF metadata '\(key)' should be \(expected) but is \(found)"

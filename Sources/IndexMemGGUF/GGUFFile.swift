@@ -126,9 +126,11 @@ public final class GGUFFile: @unchecked Sendable {
 
         var align = 32
         if let a = meta["general.alignment"] {
-            guard let v = a.intValue, v > 0, v & (v - 1) == 0, v <= 1 << 20 else {
-                throw .invalidAlignment(UInt64(truncatingIfNeeded: a.intValue ?? 0))
+            guard let v = a.intValue else {
+                if case .uint64(let big) = a { throw .invalidAlignment(big) }
+                throw .wrongValueType(key: "general.alignment", expected: "integer", found: a.typeName)
             }
+            guard v > 0, v & (v - 1) == 0, v <= 1 << 20 else { throw .invalidAlignment(UInt64(truncatingIfNeeded: v)) }
             align = v
         }
         alignment = align
@@ -337,8 +339,17 @@ struct ByteReader {
             let typeRaw = try u32()
             guard let elementKind = GGUFValue.Kind(rawValue: typeRaw) else { throw .unknownValueType(typeRaw, key: key) }
             let n = try u64()
-            // Every element takes at least one byte.
-            guard n <= UInt64(count - offset) else { throw .implausibleCount(what: "array length of '\(key)'", count: n) }
+            // Every element takes at least its smallest encoding; checking that here (not just
+            // one byte each) keeps a corrupt count from reserving many times the file's size.
+            let minBytes: Int
+            switch elementKind {
+            case .uint8, .int8, .bool: minBytes = 1
+            case .uint16, .int16: minBytes = 2
+            case .uint32, .int32, .float32: minBytes = 4
+            case .uint64, .int64, .float64, .string: minBytes = 8
+            case .array: minBytes = 12
+            }
+            guard n <= UInt64((count - offset) / minBytes) else { throw .implausibleCount(what: "array length of '\(key)'", count: n) }
             var items: [GGUFValue] = []
             items.reserveCapacity(Int(n))
             for _ in 0..<Int(n) { items.append(try value(elementKind, key: key, depth: depth + 1)) }

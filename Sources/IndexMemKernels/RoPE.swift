@@ -40,7 +40,7 @@ public struct RoPE: Sendable {
         var theta = Float(position)
         for i in 0..<(n / 2) {
             let ff = frequencyFactors.map { $0[i] } ?? 1
-            let t = freqScale * theta / ff
+            let t = freqScale * (theta / ff)  // ggml's order: theta / ff, then freq_scale
             cosSin[2 * i] = cosf(t)
             cosSin[2 * i + 1] = sinf(t)
             theta *= thetaScale
@@ -52,18 +52,27 @@ public struct RoPE: Sendable {
                 for i in 0..<(n / 2) {
                     let c = cosSin[2 * i], s = cosSin[2 * i + 1]
                     let a = v[2 * i], b = v[2 * i + 1]
-                    v[2 * i] = a * c - b * s
-                    v[2 * i + 1] = a * s + b * c
+                    v[2 * i] = rotatedFirst(a, b, c, s)
+                    v[2 * i + 1] = rotatedSecond(a, b, c, s)
                 }
             case .halves:
                 let half = n / 2
                 for i in 0..<half {
                     let c = cosSin[2 * i], s = cosSin[2 * i + 1]
                     let a = v[i], b = v[i + half]
-                    v[i] = a * c - b * s
-                    v[i + half] = a * s + b * c
+                    v[i] = rotatedFirst(a, b, c, s)
+                    v[i + half] = rotatedSecond(a, b, c, s)
                 }
             }
         }
     }
+
+    /// `a cos - b sin` as ggml's compiled `rotate_pairs` computes it: `b sin` rounded, then one
+    /// fused multiply-add (GCC contracts the expression).
+    @inline(__always)
+    func rotatedFirst(_ a: Float, _ b: Float, _ c: Float, _ s: Float) -> Float { (-(b * s)).addingProduct(a, c) }
+
+    /// `a sin + b cos`, likewise: `b cos` rounded, then `a sin` fused into it.
+    @inline(__always)
+    func rotatedSecond(_ a: Float, _ b: Float, _ c: Float, _ s: Float) -> Float { (b * c).addingProduct(a, s) }
 }

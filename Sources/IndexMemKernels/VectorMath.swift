@@ -59,13 +59,14 @@ public enum VectorMath {
         for i in 0..<count { x[i] *= s }
     }
 
-    /// RMSNorm as ggml computes it: `out = x / sqrt(mean(x^2) + eps) * weight`.
-    /// The sum of squares is accumulated in double, as ggml does.
+    /// RMSNorm as ggml computes it: `out = x / sqrt(mean(x^2) + eps) * weight`. The squares
+    /// are summed in double, the mean and scale rounded to float (`ggml_compute_forward_rms_norm_f32`).
     @inlinable
     public static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>?, eps: Float, out: UnsafeMutablePointer<Float>, count: Int) {
         var sum: Double = 0
         for i in 0..<count { sum += Double(x[i] * x[i]) }
-        let scale = Float(1.0 / (sum / Double(count) + Double(eps)).squareRoot())
+        let mean = Float(sum / Double(count))
+        let scale = 1 / (mean + eps).squareRoot()
         if let w = weight {
             for i in 0..<count { out[i] = x[i] * scale * w[i] }
         } else {
@@ -85,13 +86,65 @@ public enum VectorMath {
         return s
     }
 
-    /// SwiGLU: `gate = silu(gate) * up`, in place on `gate`.
+    /// SwiGLU: `gate = silu(gate) * up`, in place on `gate`, with ggml's vector exp
+    /// (`ggml_vec_swiglu_f32`) on whole groups of 8 and libm's `expf` on the rest.
     @inlinable
     public static func swiglu(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count {
+        var i = 0
+        let rg = UnsafeMutableRawPointer(gate), ru = UnsafeRawPointer(up)
+        while i + 8 <= count {
+            let x = rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            let y = ru.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            rg.storeBytes(of: silu(x) * y, toByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count {
             let g = gate[i]
             gate[i] = g / (1 + expf(-g)) * up[i]
+            i += 1
         }
+    }
+
+    /// `x / (1 + exp(-x))` as ggml's `ggml_v_silu`.
+    @inlinable @inline(__always)
+    public static func silu(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        x / (1 + exp(SIMD8<Float>() - x))
+    }
+
+    /// Sum of 8 lanes in the order of ggml's `hsum_float_8`: ((x0+x4)+(x2+x6)) + ((x1+x5)+(x3+x7)).
+    @inlinable @inline(__always)
+    public static func horizontalSum(_ v: SIMD8<Float>) -> Float {
+        let r = v.highHalf + v.lowHalf
+        return (r[0] + r[2]) + (r[1] + r[3])
+    }
+
+    /// `exp` of 8 lanes with ggml's AVX2 approximation (`ggml_v_expf`, max error ~1.5 ulp),
+    /// bit for bit, so softmax and SiLU match llama.cpp. `exp(-inf)` is 0.
+    @inlinable @inline(__always)
+    public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        typealias V = SIMD8<Float>
+        typealias U = SIMD8<UInt32>
+        let r = V(repeating: 0x1.8p23)
+        let z = r.addingProduct(x, V(repeating: 0x1.715476p+0))
+        let n = z - r
+        let b = x.addingProduct(-n, V(repeating: 0x1.62e4p-1)).addingProduct(-n, V(repeating: 0x1.7f7d1cp-20))
+        let zb = unsafeBitCast(z, to: U.self)
+        let e = zb &<< 23
+        let k = unsafeBitCast(e &+ unsafeBitCast(V(repeating: 1), to: U.self), to: V.self)
+        let absN = unsafeBitCast(unsafeBitCast(n, to: U.self) & 0x7fff_ffff, to: V.self)
+        let c = absN .> 126
+        let u = b * b
+        let p1 = V(repeating: 0x1.573e2ep-5).addingProduct(V(repeating: 0x1.0e4020p-7), b)
+        let p2 = V(repeating: 0x1.fffdb6p-2).addingProduct(V(repeating: 0x1.555e66p-3), b)
+        let j = (V(repeating: 0x1.ffffecp-1) * b).addingProduct(p2.addingProduct(p1, u), u)
+        if !any(c) { return k.addingProduct(j, k) }
+        let g = U(repeating: 0x8200_0000).replacing(with: 0, where: .!(n .<= 0))
+        let s1 = unsafeBitCast(g &+ 0x7f00_0000, to: V.self)
+        let s2 = unsafeBitCast(e &- g, to: V.self)
+        let d = absN .> 192
+        let slow = (s2.addingProduct(s2, j)) * s1
+        let normal = k.addingProduct(k, j)
+        return (s1 * s1).replacing(with: slow.replacing(with: normal, where: .!c), where: .!d)
     }
 
     /// Index of the largest value (the lowest index among ties).

@@ -103,7 +103,7 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
         try check(feedForwardDimension > 0 && feedForwardDimension <= 1 << 18, "feed_forward_length \(feedForwardDimension)")
         try check(queryHeads > 0 && kvHeads > 0 && queryHeads % kvHeads == 0,
                   "head_count \(queryHeads) must be a positive multiple of head_count_kv \(kvHeads)")
-        try check(headDimension > 0 && headDimension % 2 == 0 && headDimension <= 1024, "head dimension \(headDimension)")
+        try check(headDimension > 0 && headDimension % 8 == 0 && headDimension <= 1024, "head dimension \(headDimension) (must be a positive multiple of 8)")
         try check(ropeDimensions > 0 && ropeDimensions <= headDimension && ropeDimensions % 2 == 0, "rope.dimension_count \(ropeDimensions)")
         try check(contextLength > 0, "context_length \(contextLength)")
         try check(vocabularySize > 0, "vocabulary size \(vocabularySize)")

@@ -23,6 +23,10 @@ public final class Transformer: @unchecked Sendable {
     public let maxChunk: Int
     public let pool: ThreadPool
     private let rope: RoPE
+    /// Sees intermediate values of each chunk: (layer, name, rows x columns floats). Names
+    /// follow llama.cpp's graph (`attn_norm`, `kqv_out`, `l_out`, `result_norm`), so the two
+    /// engines can be compared tensor by tensor; nil (the default) costs nothing.
+    public var observer: ((_ layer: Int, _ name: String, _ values: UnsafePointer<Float>, _ rows: Int, _ columns: Int) -> Void)?
 
     // Scratch, each sized for maxChunk tokens.
     private let x: UnsafeMutablePointer<Float>        // (chunk, embedding) residual stream
@@ -119,23 +123,36 @@ public final class Transformer: @unchecked Sendable {
         for (l, layer) in weights.layers.enumerated() {
             // MARK: Attention
             for t in 0..<n { VectorMath.rmsNorm(x + t * d, weight: layer.attentionNorm, eps: c.rmsNormEpsilon, out: xb + t * d, count: d) }
-            project(xb, stride: d, tokens: n, through: [(layer.query, q, qd), (layer.key, k, kvd), (layer.value, v, kvd)])
+            project(xb, stride: d, tokens: n, layer.query, q, qd, layer.key, k, kvd, layer.value, v, kvd)
+            observer?(l, "Kcur_unrotated", k, n, kvd)
             for t in 0..<n {
                 rope.apply(q + t * qd, heads: c.queryHeads, headDimension: hd, position: positionsBuffer[t], cosSin: cosSin)
                 rope.apply(k + t * kvd, heads: c.kvHeads, headDimension: hd, position: positionsBuffer[t], cosSin: cosSin)
             }
+            observer?(l, "attn_norm", xb, n, d)
+            observer?(l, "Qcur", q, n, qd)
+            observer?(l, "Vcur", v, n, kvd)
+            observer?(l, "Kcur", k, n, kvd)
             let cache = caches[l]
             cache.append(keys: k, values: v, positions: positionsBuffer, tokens: n)
             cache.attend(queries: q, positions: positionsBuffer, tokens: n, output: xb, pool: pool)
-            project(xb, stride: qd, tokens: n, through: [(layer.output, q, d)])
+            observer?(l, "kqv_out", xb, n, qd)
+            project(xb, stride: qd, tokens: n, layer.output, q, d)
             for t in 0..<n { VectorMath.add(q + t * d, into: x + t * d, count: d) }
 
             // MARK: Feed-forward (SwiGLU)
+            observer?(l, "ffn_inp", x, n, d)
             for t in 0..<n { VectorMath.rmsNorm(x + t * d, weight: layer.feedForwardNorm, eps: c.rmsNormEpsilon, out: xb + t * d, count: d) }
-            project(xb, stride: d, tokens: n, through: [(layer.gate, hb, ffn), (layer.up, hb2, ffn)])
+            observer?(l, "ffn_norm", xb, n, d)
+            project(xb, stride: d, tokens: n, layer.gate, hb, ffn, layer.up, hb2, ffn)
+            observer?(l, "ffn_gate", hb, n, ffn)
+            observer?(l, "ffn_up", hb2, n, ffn)
             for t in 0..<n { VectorMath.swiglu(hb + t * ffn, hb2 + t * ffn, count: ffn) }
-            project(hb, stride: ffn, tokens: n, through: [(layer.down, q, d)])
+            observer?(l, "ffn_swiglu", hb, n, ffn)
+            project(hb, stride: ffn, tokens: n, layer.down, q, d)
+            observer?(l, "ffn_out", q, n, d)
             for t in 0..<n { VectorMath.add(q + t * d, into: x + t * d, count: d) }
+            observer?(l, "l_out", x, n, d)
         }
 
         // MARK: Output
@@ -149,15 +166,17 @@ public final class Transformer: @unchecked Sendable {
         for t in first..<n {
             VectorMath.rmsNorm(x + t * d, weight: weights.outputNorm, eps: c.rmsNormEpsilon, out: xb + (t - first) * d, count: d)
         }
-        project(xb, stride: d, tokens: n - first, through: [(weights.output, logits, c.vocabularySize)])
+        project(xb, stride: d, tokens: n - first, weights.output, logits, c.vocabularySize)
     }
 
     /// Quantizes `tokens` rows of `input` once per activation format and multiplies them by
-    /// each matrix, writing (tokens, outStride) floats.
+    /// up to three matrices (all reading the same input), writing (tokens, outStride) floats.
     private func project(_ input: UnsafeMutablePointer<Float>, stride: Int, tokens: Int,
-                         through products: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)]) {
+                         _ w0: WeightMatrix, _ out0: UnsafeMutablePointer<Float>, _ stride0: Int,
+                         _ w1: WeightMatrix? = nil, _ out1: UnsafeMutablePointer<Float>? = nil, _ stride1: Int = 0,
+                         _ w2: WeightMatrix? = nil, _ out2: UnsafeMutablePointer<Float>? = nil, _ stride2: Int = 0) {
         var prepared: ActivationType? = nil
-        for (w, out, outStride) in products {
+        func run(_ w: WeightMatrix, _ out: UnsafeMutablePointer<Float>, _ outStride: Int) {
             let type = w.type.activationType
             if prepared != type {
                 MatMul.prepareActivations(input, tokens: tokens, columns: w.columns, inStride: stride, type: type, into: act, pool: pool)
@@ -165,5 +184,8 @@ public final class Transformer: @unchecked Sendable {
             }
             MatMul.multiply(w, activations: act, tokens: tokens, out: out, outStride: outStride, pool: pool)
         }
+        run(w0, out0, stride0)
+        if let w1, let out1 { run(w1, out1, stride1) }
+        if let w2, let out2 { run(w2, out2, stride2) }
     }
 }

@@ -32,10 +32,10 @@ final class LoadedModel: @unchecked Sendable {
 
 @Suite("llama.cpp oracle on SmolLM2-135M", .serialized)
 struct OracleTests {
-    /// Largest allowed |ours - llama.cpp| on a top logit. llama.cpp's CPU attention
-    /// accumulates in f16 and sums in another order; observed differences are ~0.1 on
-    /// logits of magnitude ~20.
-    static let logitTolerance: Float = 0.25
+    /// Largest allowed |ours - llama.cpp| on a top logit. The engine reproduces llama.cpp's
+    /// CPU arithmetic (activation quantization, f16 KV, ggml's reduction orders and vector
+    /// exp), so logits agree to float rounding; the fixture stores 5 decimals.
+    static let logitTolerance: Float = 1e-3
 
     @Test("greedy continuations and top logits match llama.cpp", arguments: 0..<8)
     func greedy(index: Int) throws {

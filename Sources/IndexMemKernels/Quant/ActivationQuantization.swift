@@ -94,6 +94,16 @@ public enum ActivationQuantizer {
     /// Matches `quantize_row_q8_K_ref`: the scale maps the signed extreme to -127.
     @inlinable
     public static func quantizeQ8_K(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer) {
+        #if arch(x86_64)
+        for b in 0..<(count / 256) { quantizeQ8_KBlockAVX2(x + b * 256, into: out + b * 292) }
+        #else
+        quantizeQ8_KPortable(x, count: count, into: out)
+        #endif
+    }
+
+    /// The scalar `quantizeQ8_K` (reference for the SIMD path, byte for byte).
+    @inlinable
+    public static func quantizeQ8_KPortable(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer) {
         for b in 0..<(count / 256) {
             let src = x + b * 256
             let block = out + b * 292
@@ -126,6 +136,59 @@ public enum ActivationQuantizer {
     }
 
     #if arch(x86_64)
+    /// One Q8_K block of 256 with the arithmetic of the scalar path: the first value of
+    /// largest magnitude sets iscale = -127 / value, q = min(127, round-half-even(iscale * x))
+    /// (`vcvtps2dq`; the int8 pack saturates 128 to 127), group sums by `vpmaddubsw`.
+    @inlinable @inline(__always)
+    static func quantizeQ8_KBlockAVX2(_ x: UnsafePointer<Float>, into block: UnsafeMutableRawPointer) {
+        let p = UnsafeRawPointer(x)
+        let signMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff))
+        var m = _mm256_setzero_ps()
+        for k in 0..<32 { m = _mm256_max_ps(m, _mm256_and_ps(p.loadUnaligned(fromByteOffset: 32 * k, as: __m256.self), signMask)) }
+        let h = m.lowHalf, hh = _mm_max_ps(h, m.highHalf)
+        let amax = max(max(hh[0], hh[1]), max(hh[2], hh[3]))
+        if !(amax > 0) {
+            block.storeBytes(of: Float(0), as: Float.self)
+            (block + 4).initializeMemory(as: UInt8.self, repeating: 0, count: 288)
+            return
+        }
+        // The first element whose magnitude is amax, with its sign (magnitudes are equal
+        // exactly when their bit patterns are).
+        var maxValue: Float = 0
+        let target = _mm256_set1_epi32(Int32(bitPattern: amax.bitPattern))
+        for k in 0..<32 {
+            let v = _mm256_castps_si256(_mm256_and_ps(p.loadUnaligned(fromByteOffset: 32 * k, as: __m256.self), signMask))
+            let hit = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v, target)))
+            if hit != 0 { maxValue = x[8 * k + hit.trailingZeroBitCount]; break }
+        }
+        let iscale = -127 / maxValue
+        let mul = _mm256_set1_ps(iscale)
+        let order = unsafeBitCast(SIMD8<Int32>(0, 4, 1, 5, 2, 6, 3, 7), to: __m256i.self)
+        for k in 0..<8 {
+            let o = 128 * k
+            let i0 = _mm256_cvtps_epi32(_mm256_mul_ps(p.loadUnaligned(fromByteOffset: o, as: __m256.self), mul))
+            let i1 = _mm256_cvtps_epi32(_mm256_mul_ps(p.loadUnaligned(fromByteOffset: o + 32, as: __m256.self), mul))
+            let i2 = _mm256_cvtps_epi32(_mm256_mul_ps(p.loadUnaligned(fromByteOffset: o + 64, as: __m256.self), mul))
+            let i3 = _mm256_cvtps_epi32(_mm256_mul_ps(p.loadUnaligned(fromByteOffset: o + 96, as: __m256.self), mul))
+            let bytes = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3))
+            (block + 4 + 32 * k).storeBytes(of: _mm256_permutevar8x32_epi32(bytes, order), as: __m256i.self)
+        }
+        // Group sums of 16: pairs by maddubs (ones x q), then hadd trees give
+        // [g0, g2, g4, g6 | g1, g3, g5, g7] per 128 values; interleaving the halves restores order.
+        let ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1)
+        @inline(__always) func sums(_ q: UnsafeRawPointer) -> __m256i {
+            let m0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, loadBytes(q)), ones16)
+            let m1 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, loadBytes(q + 32)), ones16)
+            let m2 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, loadBytes(q + 64)), ones16)
+            let m3 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, loadBytes(q + 96)), ones16)
+            return _mm256_hadd_epi32(_mm256_hadd_epi32(m0, m1), _mm256_hadd_epi32(m2, m3))
+        }
+        let packed = _mm256_packs_epi32(sums(block + 4), sums(block + 132))
+        (block + 260).storeBytes(of: _mm_unpacklo_epi16(packed.lowHalf, packed.highHalf), as: __m128i.self)
+        (block + 276).storeBytes(of: _mm_unpackhi_epi16(packed.lowHalf, packed.highHalf), as: __m128i.self)
+        block.storeBytes(of: 1 / iscale, as: Float.self)
+    }
+
     /// One block of 32: scale d = amax / 127, q = round-half-even(x * 127 / amax) (the MXCSR
     /// default that `vcvtps2dq` uses, as ggml's AVX2 code). Writes 32 int8; returns d and sum(q).
     @inlinable @inline(__always)
@@ -136,17 +199,17 @@ public enum ActivationQuantizer {
         let signMask = SIMD8<UInt32>(repeating: 0x7fff_ffff)
         func absv(_ v: SIMD8<Float>) -> SIMD8<Float> { unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & signMask, to: SIMD8<Float>.self) }
         func maxv(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
-            unsafeBitCast(_mm256_max_ps(unsafeBitCast(a, to: __m256.self), unsafeBitCast(b, to: __m256.self)), to: SIMD8<Float>.self)
+            _mm256_max_ps(a, b)
         }
         let m = maxv(maxv(absv(v0), absv(v1)), maxv(absv(v2), absv(v3)))
         let amax = max(max(max(m[0], m[1]), max(m[2], m[3])), max(max(m[4], m[5]), max(m[6], m[7])))
         let d = amax / 127
         let id: Float = amax != 0 ? 127 / amax : 0
         let mul = SIMD8<Float>(repeating: id)
-        let i0 = _mm256_cvtps_epi32(unsafeBitCast(v0 * mul, to: __m256.self))
-        let i1 = _mm256_cvtps_epi32(unsafeBitCast(v1 * mul, to: __m256.self))
-        let i2 = _mm256_cvtps_epi32(unsafeBitCast(v2 * mul, to: __m256.self))
-        let i3 = _mm256_cvtps_epi32(unsafeBitCast(v3 * mul, to: __m256.self))
+        let i0 = _mm256_cvtps_epi32(v0 * mul)
+        let i1 = _mm256_cvtps_epi32(v1 * mul)
+        let i2 = _mm256_cvtps_epi32(v2 * mul)
+        let i3 = _mm256_cvtps_epi32(v3 * mul)
         let sum = hsumInt(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)))
         // packs work within 128-bit lanes; the permute restores element order.
         let w01 = _mm256_packs_epi32(i0, i1), w23 = _mm256_packs_epi32(i2, i3)

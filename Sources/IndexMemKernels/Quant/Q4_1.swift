@@ -56,44 +56,54 @@ public enum Q4_1 {
     }
 
     #if arch(x86_64)
+    /// Blocks in pairs: their eight f16 values (d, m; d_a, s_a) are converted in two
+    /// instructions. Arithmetic as ggml: `acc = fma(d * d_a, q, acc)`, `summs += m * s_a`,
+    /// `hsum_float_8(acc) + summs`.
     @inlinable
     public static func dotAVX2(_ w: UnsafeRawPointer, _ a: UnsafeRawPointer, count: Int) -> Float {
         var acc = _mm256_setzero_ps()
         var mins: Float = 0
-        for b in 0..<(count / 32) {
+        let nb = count / 32
+        var b = 0
+        while b + 2 <= nb {
+            let x0 = w + b * 20, y0 = a + b * 36, x1 = x0 + 20, y1 = y0 + 36
+            // (dx0 * dy0, dx1 * dy1, mx0 * sy0, mx1 * sy1)
+            let p = loadHalf4(x0, x1, x0 + 2, x1 + 2) * loadHalf4(y0, y1, y0 + 2, y1 + 2)
+            mins += p[2]
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(p[0]), mulSumU8S8(bytesFromNibbles(x0 + 4), loadBytes(y0 + 4)), acc)
+            mins += p[3]
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(p[1]), mulSumU8S8(bytesFromNibbles(x1 + 4), loadBytes(y1 + 4)), acc)
+            b += 2
+        }
+        if b < nb {
             let x = w + b * 20, y = a + b * 36
             let dx = Half.toFloat(x.loadUnaligned(as: UInt16.self)), mx = Half.toFloat(x.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
             let dy = Half.toFloat(y.loadUnaligned(as: UInt16.self)), sy = Half.toFloat(y.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
             mins += mx * sy
-            let q = mulSumU8S8(bytesFromNibbles(x + 4), loadBytes(y + 4))
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy), q, acc)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy), mulSumU8S8(bytesFromNibbles(x + 4), loadBytes(y + 4)), acc)
         }
         return hsum(acc) + mins
     }
     #endif
 
+    /// One weight row against four Q8_1 activation rows; bit-identical to four `dot` calls.
     @inlinable
     public static func dot4(_ w: UnsafeRawPointer, _ a: UnsafeRawPointer, aStride: Int, count: Int) -> SIMD4<Float> {
         #if arch(x86_64)
-        var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps()
+        var acc = BlockAccumulator4()
         var mins = SIMD4<Float>()
         for b in 0..<(count / 32) {
             let x = w + b * 20
-            let y0 = a + b * 36, y1 = y0 + aStride, y2 = y0 + 2 * aStride, y3 = y0 + 3 * aStride
+            let y0 = a + b * 36, y1 = y0 + aStride, y2 = y1 + aStride, y3 = y2 + aStride
             let dx = Half.toFloat(x.loadUnaligned(as: UInt16.self)), mx = Half.toFloat(x.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+            let dy = loadHalf4(y0, y1, y2, y3), sy = loadHalf4(y0 + 2, y1 + 2, y2 + 2, y3 + 2)
+            mins += mx * sy
             let qx = bytesFromNibbles(x + 4)
-            let dy = SIMD4<Float>(Half.toFloat(y0.loadUnaligned(as: UInt16.self)), Half.toFloat(y1.loadUnaligned(as: UInt16.self)),
-                                  Half.toFloat(y2.loadUnaligned(as: UInt16.self)), Half.toFloat(y3.loadUnaligned(as: UInt16.self)))
-            let sy = SIMD4<Float>(Half.toFloat(y0.loadUnaligned(fromByteOffset: 2, as: UInt16.self)), Half.toFloat(y1.loadUnaligned(fromByteOffset: 2, as: UInt16.self)),
-                                  Half.toFloat(y2.loadUnaligned(fromByteOffset: 2, as: UInt16.self)), Half.toFloat(y3.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
-            mins.addProduct(SIMD4(repeating: mx), sy)
-            let dd = dy * dx
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dd[0]), mulSumU8S8(qx, loadBytes(y0 + 4)), acc0)
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(dd[1]), mulSumU8S8(qx, loadBytes(y1 + 4)), acc1)
-            acc2 = _mm256_fmadd_ps(_mm256_set1_ps(dd[2]), mulSumU8S8(qx, loadBytes(y2 + 4)), acc2)
-            acc3 = _mm256_fmadd_ps(_mm256_set1_ps(dd[3]), mulSumU8S8(qx, loadBytes(y3 + 4)), acc3)
+            acc.add(dx * dy,
+                    mulSumU8S8(qx, loadBytes(y0 + 4)), mulSumU8S8(qx, loadBytes(y1 + 4)),
+                    mulSumU8S8(qx, loadBytes(y2 + 4)), mulSumU8S8(qx, loadBytes(y3 + 4)))
         }
-        return SIMD4(hsum(acc0), hsum(acc1), hsum(acc2), hsum(acc3)) + mins
+        return acc.result() + mins
         #else
         return SIMD4(dot(w, a, count: count), dot(w, a + aStride, count: count),
                      dot(w, a + 2 * aStride, count: count), dot(w, a + 3 * aStride, count: count))

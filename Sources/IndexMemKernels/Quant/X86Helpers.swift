@@ -10,10 +10,10 @@ import _Builtin_intrinsics.intel
 
 // MARK: - AVX2 helpers (the shapes of ggml's x86 helpers)
 
+/// Sum of 8 lanes in ggml's `hsum_float_8` order, so dot products round as llama.cpp's.
 @inline(__always) @usableFromInline
 func hsum(_ v: __m256) -> Float {
-    let f = unsafeBitCast(v, to: SIMD8<Float>.self)
-    return (f.lowHalf + f.highHalf).sum()
+    VectorMath.horizontalSum(v)
 }
 
 @inline(__always) @usableFromInline
