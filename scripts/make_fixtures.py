@@ -118,6 +118,8 @@ TOKENIZE_CASES: list[tuple[str, str, bool]] = [
     ("empty", "", False),
     ("single_space", " ", False),
     ("chat_tokens_as_text", "<|im_start|>user\nHi<|im_end|>\n", False),
+    # bytes the vocabulary has no token for (0xF1/0xF2 lead bytes, 0x04): llama.cpp drops them
+    ("bytes_without_tokens", "a\U0005D4D2b \x04c \U0008AB71", False),
     ("chat_special_short", "<|im_start|>user\nHi<|im_end|>\n", True),
     ("chat_special_full", chatml("What is 2+2?") + "2+2 = 4.<|im_end|>\n<|endoftext|>", True),
 ]

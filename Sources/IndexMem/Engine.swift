@@ -1,7 +1,7 @@
 // IndexMem — public facade. Apache-2.0.
 
 import Foundation
-import IndexMemCache
+@_exported import IndexMemCache
 import IndexMemGGUF
 import IndexMemKernels
 @_exported import IndexMemModel

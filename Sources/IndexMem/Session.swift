@@ -34,13 +34,23 @@ public struct GenerationTimings: Sendable, Codable {
 
 /// Byte figures of the KV cache.
 public struct CacheReport: Sendable, Codable {
+    /// The canonical policy spec.
     public var policy: String
     public var mode: String
+    /// Entries kept per layer and KV head (the average for per-layer schedules); nil = full cache.
     public var budget: Int?
+    /// Bytes of keys and values held now.
     public var kvBytes: Int
+    /// The most bytes of keys and values held (per layer, summed over layers).
     public var kvBytesPeak: Int
+    /// What a full cache would hold for the same tokens.
     public var kvBytesFullCache: Int
+    /// Bytes of evicted-entry memory and policy data (positions, scores, side vectors).
     public var memoryBytes: Int
+    /// Entries evicted so far, summed over layers and KV heads.
+    public var evictions: Int
+    /// Entries held now, the most of any layer.
+    public var entries: Int
 }
 
 /// The outcome of `Session.generate`.
@@ -63,21 +73,35 @@ public final class Session {
     public let cacheConfiguration: CacheConfiguration
     public private(set) var tokens: [Int] = []
     private let transformer: Transformer
-    private let caches: [any LayerCache]
+    /// Made on the first feed, when a `ratio` budget can be resolved against the context.
+    private var caches: [any LayerCache] = []
+    /// Entries kept per layer and KV head, once resolved (nil for the full cache).
+    public private(set) var budget: Int?
     private var logits: [Float]
-    private var kvBytesPeak = 0
 
     init(engine: Engine, cache: CacheConfiguration) {
         self.engine = engine
         self.cacheConfiguration = cache
         let c = engine.configuration
         transformer = Transformer(weights: engine.weights, maxChunk: cache.chunk, pool: engine.pool)
-        caches = transformer.makeFullCaches(capacity: c.contextLength)
         logits = [Float](repeating: 0, count: c.vocabularySize)
+    }
+
+    private func ensureCaches(contextTokens: Int) throws {
+        if caches.isEmpty {
+            (caches, budget) = try CacheBuilder.make(configuration: cacheConfiguration, model: engine.configuration,
+                                                     contextTokens: contextTokens)
+        }
     }
 
     /// Bytes of keys and values held now.
     public var kvBytes: Int { caches.reduce(0) { $0 + $1.bytes } }
+
+    /// The most bytes of keys and values held since the last reset (per layer, summed).
+    public var kvBytesPeak: Int { caches.reduce(0) { $0 + $1.peakBytes } }
+
+    /// Evicts down to the budget now (prefill-then-compress, before the question).
+    public func compress() { for c in caches { c.compress() } }
 
     /// Positions still available before the model's trained context is full.
     public var remainingPositions: Int { engine.configuration.contextLength - tokens.count }
@@ -91,12 +115,12 @@ public final class Session {
         guard ids.count <= remainingPositions else {
             throw EngineError.promptTooLong(tokens: tokens.count + ids.count, limit: engine.configuration.contextLength)
         }
+        try ensureCaches(contextTokens: ids.count)
         try logits.withUnsafeMutableBufferPointer {
             try transformer.forward(tokens: ids, startPosition: tokens.count, caches: caches, logits: .last, into: $0.baseAddress,
                                       progress: progress)
         }
         tokens += ids
-        kvBytesPeak = max(kvBytesPeak, kvBytes)
     }
 
     /// Runs `ids` and returns the logits of every position, (ids.count, vocab) row-major.
@@ -104,6 +128,7 @@ public final class Session {
         guard ids.count <= remainingPositions else {
             throw EngineError.promptTooLong(tokens: tokens.count + ids.count, limit: engine.configuration.contextLength)
         }
+        try ensureCaches(contextTokens: ids.count)
         var all = [Float](repeating: 0, count: ids.count * engine.configuration.vocabularySize)
         try all.withUnsafeMutableBufferPointer {
             try transformer.forward(tokens: ids, startPosition: tokens.count, caches: caches, logits: .all, into: $0.baseAddress)
@@ -113,7 +138,6 @@ public final class Session {
             let v = engine.configuration.vocabularySize
             logits = Array(all[(last + 1 - v)...])
         }
-        kvBytesPeak = max(kvBytesPeak, kvBytes)
         return all
     }
 
@@ -121,7 +145,6 @@ public final class Session {
     public func reset() {
         for c in caches { c.reset() }
         tokens = []
-        kvBytesPeak = 0
     }
 
     /// Feeds the prompt, then generates up to `options.maxTokens` tokens.
@@ -140,6 +163,7 @@ public final class Session {
         var timings = GenerationTimings()
         let start = DispatchTime.now().uptimeNanoseconds
         try feed(prompt, progress: progress)
+        if cacheConfiguration.mode == .prefillThenCompress { compress() }
         timings.prefillSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         timings.prefillTokens = prompt.count
 
@@ -170,9 +194,13 @@ public final class Session {
     public func cacheReport() -> CacheReport {
         let c = engine.configuration
         let perToken = c.layerCount * c.kvDimension * 2 * 2
-        return CacheReport(policy: cacheConfiguration.policy, mode: cacheConfiguration.mode.rawValue,
-                           budget: cacheConfiguration.budget, kvBytes: kvBytes, kvBytesPeak: kvBytesPeak,
-                           kvBytesFullCache: tokens.count * perToken, memoryBytes: 0)
+        let spec = (try? cacheConfiguration.resolvedPolicy().spec) ?? cacheConfiguration.policy
+        return CacheReport(policy: spec, mode: cacheConfiguration.mode.rawValue,
+                           budget: budget, kvBytes: kvBytes, kvBytesPeak: kvBytesPeak,
+                           kvBytesFullCache: tokens.count * perToken,
+                           memoryBytes: caches.reduce(0) { $0 + $1.auxiliaryBytes },
+                           evictions: caches.reduce(0) { $0 + $1.evictions },
+                           entries: caches.map(\.count).max() ?? 0)
     }
 }
 

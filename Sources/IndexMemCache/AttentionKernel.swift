@@ -27,14 +27,19 @@ public enum AttentionKernel {
     ///     hold the attention weights (f16-rounded), for policies that read attention.
     ///   - output: (headDimension) floats, overwritten (zeros when the range is empty).
     ///   - singleQuery: use llama.cpp's one-token (decode) arithmetic; scratch then needs `hi + 32` floats.
-    @inlinable
+    ///   - windowStart: if set, slots whose position is below it are masked out (sliding
+    ///     windows over slots that are not in position order).
+    /// - Returns: the largest scaled score and the sum of `exp(score - max)`, so a caller can
+    ///   merge further terms into the softmax; `(-inf, 0)` when nothing is visible.
+    @inlinable @discardableResult
     public static func attend(
         query: UnsafePointer<Float>, storage: KVStorage, head: Int, lo: Int, hi: Int, scale: Float,
-        probabilities: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, singleQuery: Bool = false
-    ) {
+        probabilities: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, singleQuery: Bool = false,
+        windowStart: Int32? = nil
+    ) -> (max: Float, sum: Double) {
         let d = storage.headDimension
         output.update(repeating: 0, count: d)
-        guard lo < hi else { return }
+        guard lo < hi else { return (-.infinity, 0) }
         let p = probabilities
         // MARK: Scores
         if singleQuery {
@@ -42,10 +47,18 @@ public enum AttentionKernel {
         } else {
             score(query: query, keys: storage.keyRow(head: head, slot: 0), headDimension: d, lo: lo, hi: hi, into: p)
         }
+        if let windowStart {
+            let positions = storage.positions(head: head)
+            for j in lo..<hi where positions[j] < windowStart { p[j] = -.infinity }
+        }
         var m = -Float.infinity
         for j in lo..<hi {
             p[j] *= scale
             m = max(m, p[j])
+        }
+        if m == -.infinity {
+            for j in lo..<hi { p[j] = 0 }
+            return (m, 0)
         }
         // MARK: Softmax over groups of 8 slots
         let lo8 = lo & ~7, hi8 = (hi + 7) & ~7
@@ -80,6 +93,7 @@ public enum AttentionKernel {
             accumulate(probabilities: p, tiles: storage.valueTile(head: head, slot: 0), headDimension: d,
                        lo8: lo8, hi8: hi8, into: output)
         }
+        return (m, sum)
     }
 
     // MARK: One-token arithmetic (ggml_vec_dot_f16)

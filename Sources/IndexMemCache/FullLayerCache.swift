@@ -21,22 +21,17 @@ public final class FullLayerCache: LayerCache {
     public var count: Int { storage.counts[0] }
     public var capacity: Int { storage.capacity }
     public var bytes: Int { storage.bytes }
+    public var peakBytes: Int { storage.bytes }
 
     public func reset() {
         tokensSeen = 0
         storage.removeAll()
     }
 
-    public func append(keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, positions p: UnsafePointer<Int32>, tokens: Int) {
-        precondition(count + tokens <= storage.capacity, "full cache capacity \(storage.capacity) exceeded")
-        let d = shape.headDimension
-        for t in 0..<tokens {
-            for h in 0..<shape.kvHeads {
-                let src = (t * shape.kvHeads + h) * d
-                storage.append(head: h, key: k + src, value: v + src, position: p[t])
-            }
-        }
-        tokensSeen += tokens
+    public func append(_ batch: AppendBatch) {
+        precondition(count + batch.tokens <= storage.capacity, "full cache capacity \(storage.capacity) exceeded")
+        storage.append(batch, kvHeads: shape.kvHeads)
+        tokensSeen += batch.tokens
     }
 
     public func attend(queries: UnsafePointer<Float>, positions qp: UnsafePointer<Int32>, tokens: Int, output: UnsafeMutablePointer<Float>, pool: ThreadPool) {

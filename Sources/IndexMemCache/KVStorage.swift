@@ -26,23 +26,35 @@ public final class KVStorage: @unchecked Sendable {
     public let keys: UnsafeMutablePointer<UInt16>
     /// (kvHeads, capacity / 8, headDimension, 8) f16 bits.
     public let values: UnsafeMutablePointer<UInt16>
-    /// (kvHeads, capacity) absolute positions, ascending within a head.
+    /// (kvHeads, capacity) absolute positions. Ascending while nothing has been evicted;
+    /// after an eviction the older entries may be in any order, but every entry appended
+    /// later has a higher position than all entries before it.
     public let positions: UnsafeMutablePointer<Int32>
+    /// (kvHeads, capacity) policy scores.
+    public let scores: UnsafeMutablePointer<Float>
+    /// Floats of policy data kept beside each entry (e.g. an indexer key); 0 for none.
+    public let sideDimension: Int
+    /// (kvHeads, capacity, sideDimension) side vectors.
+    public let side: UnsafeMutablePointer<Float>
     /// Entries held per head.
     public private(set) var counts: [Int]
 
     private let mapping: UnsafeMutableRawPointer
     private let mappingBytes: Int
 
-    /// - Parameter capacity: slots per head (rounded up to a multiple of 8).
-    public init(kvHeads: Int, headDimension: Int, capacity: Int) {
+    /// - Parameters:
+    ///   - capacity: slots per head (rounded up to a multiple of 32).
+    ///   - sideDimension: floats of policy data per entry.
+    public init(kvHeads: Int, headDimension: Int, capacity: Int, sideDimension: Int = 0) {
         self.kvHeads = kvHeads
         self.headDimension = headDimension
-        self.capacity = max(8, (capacity + 7) / 8 * 8)
+        self.capacity = max(32, (capacity + 31) / 32 * 32)
+        self.sideDimension = sideDimension
         let elements = kvHeads * self.capacity * headDimension
         let keyBytes = (elements * 2 + 63) / 64 * 64
         let positionBytes = (kvHeads * self.capacity * 4 + 63) / 64 * 64
-        mappingBytes = keyBytes * 2 + positionBytes
+        let sideBytes = (kvHeads * self.capacity * max(sideDimension, 1) * 4 + 63) / 64 * 64
+        mappingBytes = keyBytes * 2 + positionBytes * 2 + sideBytes
         guard let p = mmap(nil, mappingBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
               p != MAP_FAILED else {
             // Out of address space is not recoverable here; the sizes come from validated configurations.
@@ -52,13 +64,18 @@ public final class KVStorage: @unchecked Sendable {
         keys = p.bindMemory(to: UInt16.self, capacity: elements)
         values = (p + keyBytes).bindMemory(to: UInt16.self, capacity: elements)
         positions = (p + 2 * keyBytes).bindMemory(to: Int32.self, capacity: kvHeads * self.capacity)
+        scores = (p + 2 * keyBytes + positionBytes).bindMemory(to: Float.self, capacity: kvHeads * self.capacity)
+        side = (p + 2 * keyBytes + 2 * positionBytes).bindMemory(to: Float.self, capacity: kvHeads * self.capacity * max(sideDimension, 1))
         counts = Array(repeating: 0, count: kvHeads)
     }
 
     deinit { munmap(mapping, mappingBytes) }
 
-    /// Bytes one entry takes (key and value of one head).
+    /// Bytes one entry of one head takes: f16 key and value.
     public var bytesPerEntry: Int { headDimension * 2 * 2 }
+
+    /// Bytes of policy data per entry (position, score, side vector).
+    public var policyBytesPerEntry: Int { 8 + sideDimension * 4 }
 
     /// Bytes of the entries held now (all heads).
     public var bytes: Int { counts.reduce(0, +) * bytesPerEntry }
@@ -74,6 +91,13 @@ public final class KVStorage: @unchecked Sendable {
 
     @inlinable public func positions(head: Int) -> UnsafeMutablePointer<Int32> { positions + head * capacity }
 
+    @inlinable public func scores(head: Int) -> UnsafeMutablePointer<Float> { scores + head * capacity }
+
+    /// The side vector of a slot (`sideDimension` floats).
+    @inlinable public func side(head: Int, slot: Int) -> UnsafeMutablePointer<Float> {
+        side + (head * capacity + slot) * sideDimension
+    }
+
     /// Appends one entry to `head` (converting to f16). The position must not be lower than
     /// the last one held.
     public func append(head: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>, position: Int32) {
@@ -81,6 +105,17 @@ public final class KVStorage: @unchecked Sendable {
         precondition(slot < capacity, "KV storage capacity \(capacity) exceeded")
         write(head: head, slot: slot, key: key, value: value, position: position)
         counts[head] = slot + 1
+    }
+
+    /// Appends a block: token `t`, head `h` from `(t * kvHeads + h) * headDimension`.
+    public func append(_ batch: AppendBatch, kvHeads heads: Int) {
+        let d = headDimension
+        for t in 0..<batch.tokens {
+            for h in 0..<heads {
+                let src = (t * heads + h) * d
+                append(head: h, key: batch.keys + src, value: batch.values + src, position: batch.positions[t])
+            }
+        }
     }
 
     /// Writes an entry into a slot.
@@ -100,15 +135,29 @@ public final class KVStorage: @unchecked Sendable {
         for i in 0..<d { value[i] = Half.toFloat(tile[i * 8 + lane]) }
     }
 
-    /// Moves slot `from` to slot `to` of the same head (compaction after eviction).
+    /// Moves slot `from` to slot `to` of the same head, with its position, score and side vector.
     public func move(head: Int, from: Int, to: Int) {
         let d = headDimension
         keyRow(head: head, slot: to).update(from: keyRow(head: head, slot: from), count: d)
         let src = valueTile(head: head, slot: from), dst = valueTile(head: head, slot: to)
         let a = from & 7, b = to & 7
         for i in 0..<d { dst[i * 8 + b] = src[i * 8 + a] }
-        let p = positions(head: head)
-        p[to] = p[from]
+        positions(head: head)[to] = positions(head: head)[from]
+        scores(head: head)[to] = scores(head: head)[from]
+        if sideDimension > 0 { side(head: head, slot: to).update(from: side(head: head, slot: from), count: sideDimension) }
+    }
+
+    /// Removes the given slots of a head (sorted ascending, distinct) by moving the last live
+    /// entries into the holes: O(removed) moves, so the entries' slot order is not kept.
+    public func remove(head: Int, sortedSlots: UnsafeBufferPointer<Int>) {
+        var count = counts[head]
+        // Highest slot first: every slot above the one being removed then holds a live entry,
+        // so the last entry can fill the hole.
+        for slot in sortedSlots.reversed() {
+            count -= 1
+            if slot != count { move(head: head, from: count, to: slot) }
+        }
+        truncate(head: head, to: count)
     }
 
     /// Sets the number of entries of a head (after compaction), zeroing the values of the

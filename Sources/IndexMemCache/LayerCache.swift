@@ -33,30 +33,46 @@ public struct AttentionShape: Sendable, Equatable {
 
 /// One layer's key/value store. The cache owns attention: a layer appends its new keys and
 /// values (already rotated at their absolute positions) and asks for the attention output of
-/// its queries; how entries are stored, kept or dropped stays inside the cache.
+/// its queries; how entries are stored, kept, dropped or remembered stays inside the cache.
 public protocol LayerCache: AnyObject {
     var shape: AttentionShape { get }
     /// Tokens appended so far (the next RoPE position when positions are contiguous).
     var tokensSeen: Int { get }
-    /// Entries currently held per KV head.
+    /// Entries currently held (the most of any KV head).
     var count: Int { get }
     /// Bytes of keys and values currently held.
     var bytes: Int { get }
+    /// The most bytes of keys and values held at any time since the last reset.
+    var peakBytes: Int { get }
+    /// Bytes of policy data (positions, scores, side vectors) and evicted-entry memory.
+    var auxiliaryBytes: Int { get }
+    /// Entries evicted since the last reset (summed over KV heads).
+    var evictions: Int { get }
+    /// The signals this cache's policy needs from the forward pass.
+    var signals: PolicySignals { get }
 
-    /// Appends `tokens` entries.
-    /// - Parameters:
-    ///   - keys: (tokens, kvHeads, headDimension) floats.
-    ///   - values: (tokens, kvHeads, headDimension) floats.
-    ///   - positions: (tokens) absolute positions.
-    func append(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, positions: UnsafePointer<Int32>, tokens: Int)
+    /// Appends one block of entries (`batch.tokens` at most the chunk size the cache was
+    /// made for).
+    func append(_ batch: AppendBatch)
 
-    /// Causal attention of `tokens` queries over the held entries.
+    /// Causal attention of the block's `tokens` queries over the held entries, then any
+    /// eviction the cache's mode calls for.
     /// - Parameters:
     ///   - queries: (tokens, queryHeads, headDimension) floats, already rotated.
     ///   - positions: (tokens) absolute positions of the queries.
     ///   - output: (tokens, queryHeads, headDimension) floats.
     func attend(queries: UnsafePointer<Float>, positions: UnsafePointer<Int32>, tokens: Int, output: UnsafeMutablePointer<Float>, pool: ThreadPool)
 
+    /// Evicts down to the budget now (prefill-then-compress); a no-op for caches that never evict.
+    func compress()
+
     /// Drops every entry.
     func reset()
+}
+
+extension LayerCache {
+    public var signals: PolicySignals { [] }
+    public var auxiliaryBytes: Int { 0 }
+    public var evictions: Int { 0 }
+    public func compress() {}
 }

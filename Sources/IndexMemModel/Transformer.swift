@@ -38,6 +38,8 @@ public final class Transformer: @unchecked Sendable {
     private let hb2: UnsafeMutablePointer<Float>      // (chunk, ffn) up
     private let act: UnsafeMutableRawPointer          // (chunk, quantized row of max(embedding, ffn, qdim))
     private let cosSin: UnsafeMutablePointer<Float>   // (headDim)
+    private var kPlain: UnsafeMutablePointer<Float>?  // (chunk, kvHeads * headDim) keys before RoPE, when a policy asks
+    private var hidden: UnsafeMutablePointer<Float>?  // (chunk, embedding) normalised layer input, when a policy asks
     private let positionsBuffer: UnsafeMutablePointer<Int32>  // (chunk)
 
     public init(weights: ModelWeights, maxChunk: Int = 256, pool: ThreadPool) {
@@ -65,6 +67,7 @@ public final class Transformer: @unchecked Sendable {
     deinit {
         x.deallocate(); xb.deallocate(); q.deallocate(); k.deallocate(); v.deallocate()
         hb.deallocate(); hb2.deallocate(); act.deallocate(); cosSin.deallocate(); positionsBuffer.deallocate()
+        kPlain?.deallocate(); hidden?.deallocate()
     }
 
     /// Makes the per-layer caches for a full (unbounded up to `capacity`) cache.
@@ -116,6 +119,9 @@ public final class Transformer: @unchecked Sendable {
         let d = c.embeddingDimension, qd = c.queryDimension, kvd = c.kvDimension, ffn = c.feedForwardDimension
         let hd = c.headDimension
         for t in 0..<n { positionsBuffer[t] = Int32(startPosition + t) }
+        let signals = caches.reduce(PolicySignals()) { $0.union($1.signals) }
+        if signals.contains(.unrotatedKeys) && kPlain == nil { kPlain = .allocate(capacity: maxChunk * kvd) }
+        if signals.contains(.hiddenStates) && hidden == nil { hidden = .allocate(capacity: maxChunk * d) }
 
         // MARK: Embedding
         for t in 0..<n { weights.tokenEmbedding.dequantizeRow(tokens[t], into: x + t * d) }
@@ -125,6 +131,10 @@ public final class Transformer: @unchecked Sendable {
             for t in 0..<n { VectorMath.rmsNorm(x + t * d, weight: layer.attentionNorm, eps: c.rmsNormEpsilon, out: xb + t * d, count: d) }
             project(xb, stride: d, tokens: n, layer.query, q, qd, layer.key, k, kvd, layer.value, v, kvd)
             observer?(l, "Kcur_unrotated", k, n, kvd)
+            let cache = caches[l]
+            let wants = cache.signals
+            if wants.contains(.unrotatedKeys), let kPlain { kPlain.update(from: k, count: n * kvd) }
+            if wants.contains(.hiddenStates), let hidden { hidden.update(from: xb, count: n * d) }
             for t in 0..<n {
                 rope.apply(q + t * qd, heads: c.queryHeads, headDimension: hd, position: positionsBuffer[t], cosSin: cosSin)
                 rope.apply(k + t * kvd, heads: c.kvHeads, headDimension: hd, position: positionsBuffer[t], cosSin: cosSin)
@@ -133,8 +143,10 @@ public final class Transformer: @unchecked Sendable {
             observer?(l, "Qcur", q, n, qd)
             observer?(l, "Vcur", v, n, kvd)
             observer?(l, "Kcur", k, n, kvd)
-            let cache = caches[l]
-            cache.append(keys: k, values: v, positions: positionsBuffer, tokens: n)
+            cache.append(AppendBatch(
+                keys: k, values: v, positions: positionsBuffer, tokens: n,
+                unrotatedKeys: wants.contains(.unrotatedKeys) ? UnsafePointer(kPlain) : nil,
+                hiddenStates: wants.contains(.hiddenStates) ? UnsafePointer(hidden) : nil, hiddenDimension: d))
             cache.attend(queries: q, positions: positionsBuffer, tokens: n, output: xb, pool: pool)
             observer?(l, "kqv_out", xb, n, qd)
             project(xb, stride: qd, tokens: n, layer.output, q, d)

@@ -86,6 +86,11 @@ public struct ByteLevelBPETokenizer: Tokenizer {
         }
     }
 
+    /// Bytes whose alphabet code point is not in the vocabulary: like llama.cpp, encoding drops
+    /// them, so text containing them cannot round-trip (SmolLM2 lacks 21 such bytes, among
+    /// them the UTF-8 lead bytes 0xF1 and 0xF2 of planes 4 to 9).
+    public var bytesWithoutTokens: [UInt8] { (0..<256).filter { byteTokens[$0] < 0 }.map(UInt8.init) }
+
     public func encode(_ text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int] {
         var out: [Int] = []
         if addSpecial && vocabulary.addBos, let bos = vocabulary.bosTokenId { out.append(bos) }

@@ -56,7 +56,7 @@ struct ModelArguments: ParsableArguments {
 }
 
 struct CacheArguments: ParsableArguments {
-    @Option(name: .long, help: "Eviction policy, NAME[:opt=val,...] (available: \(CacheConfiguration.availablePolicies.joined(separator: ", "))).")
+    @Option(name: .long, help: "Eviction policy, NAME[:opt=val,...] (\(PolicyRegistry.builtIn.map(\.name).joined(separator: ", "))).")
     var policy: String = "full"
 
     @Option(name: .long, help: "KV entries kept per layer and KV head.")
@@ -127,7 +127,7 @@ extension CacheReport {
     var json: [String: Any] {
         ["policy": policy, "mode": mode, "budget": budget.map { $0 as Any } ?? NSNull(),
          "kv_bytes": kvBytes, "kv_bytes_peak": kvBytesPeak, "kv_bytes_full_cache": kvBytesFullCache,
-         "memory_bytes": memoryBytes]
+         "memory_bytes": memoryBytes, "evictions": evictions, "entries": entries]
     }
 }
 

@@ -1,0 +1,38 @@
+// IndexMem — cache policies. Apache-2.0.
+//
+// Random eviction: the baseline every policy must beat (kvpress's RandomPress). Each entry
+// gets a uniform random score when it enters; the sequence of scores depends only on the
+// seed, the layer and the order of entries.
+// Signals: none. Cost: O(1) per entry.
+
+// MARK: - random
+
+public struct RandomPolicy: EvictionPolicy {
+    public let seed: UInt64
+    public init(seed: UInt64 = 0) { self.seed = seed }
+    public var spec: String { seed == 0 ? "random" : "random:seed=\(seed)" }
+    public var signals: PolicySignals { [] }
+
+    public func makeScorer(layer: Int, layerCount: Int, shape: AttentionShape) -> any LayerScorer {
+        Scorer(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(layer) &+ 1)
+    }
+
+    final class Scorer: LayerScorer {
+        let seed: UInt64
+        var state: UInt64
+        init(seed: UInt64) { self.seed = seed; state = seed }
+
+        func score(new batch: AppendBatch, head: Int, slots: Range<Int>, storage: KVStorage) {
+            let scores = storage.scores(head: head)
+            for slot in slots {
+                // SplitMix64.
+                state &+= 0x9E37_79B9_7F4A_7C15
+                var z = state
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                z ^= z >> 31
+                scores[slot] = Float(z >> 40) / Float(1 << 24)
+            }
+        }
+    }
+}

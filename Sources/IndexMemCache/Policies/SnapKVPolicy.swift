@@ -1,0 +1,68 @@
+// IndexMem — cache policies. Apache-2.0.
+//
+// SnapKV (Li et al. 2024, "SnapKV: LLM Knows What You are Looking for Before Generation",
+// arXiv:2404.14469): score entries by the attention the last `window` queries (the
+// observation window) pay them, averaged over those queries and smoothed by a 1-D average
+// pool of width `kernel` over positions (kvpress's SnapKVPress: window 64, kernel 5).
+// Signals: attention of the newest `window` queries of each block. Cost: O(entries x window)
+// per block plus a sort by position for the pooling.
+// Deviations: the paper compresses once after the prompt; in bounded mode every block
+// re-scores with its own last queries. While decoding (one query per block) the score is an
+// exponential moving average of the new query's attention with weight 1/window, without
+// pooling, so that decoding costs O(entries) per token. With GQA the group's heads are summed.
+
+// MARK: - snapkv
+
+public struct SnapKVPolicy: EvictionPolicy {
+    public let window: Int
+    public let kernel: Int
+    public init(window: Int = 64, kernel: Int = 5) {
+        self.window = window
+        self.kernel = kernel
+    }
+    public var spec: String { window == 64 && kernel == 5 ? "snapkv" : "snapkv:window=\(window),kernel=\(kernel)" }
+    public var signals: PolicySignals { .attention }
+    public var attentionQueries: Int { window }
+
+    public func makeScorer(layer: Int, layerCount: Int, shape: AttentionShape) -> any LayerScorer {
+        Scorer(window: window, kernel: kernel)
+    }
+
+    final class Scorer: LayerScorer {
+        let window: Int, kernel: Int
+        var order: [Int] = []
+        var pooled: [Float] = []
+        init(window: Int, kernel: Int) {
+            self.window = window
+            self.kernel = kernel
+        }
+
+        func score(new batch: AppendBatch, head: Int, slots: Range<Int>, storage: KVStorage) {
+            let scores = storage.scores(head: head)
+            for slot in slots { scores[slot] = 0 }
+        }
+
+        func refresh(head: Int, attention: UnsafePointer<Float>, queries: Int, storage: KVStorage) {
+            let n = storage.counts[head], scores = storage.scores(head: head)
+            guard queries > 0 else { return }
+            if queries == 1 && window > 1 {
+                let w = 1 / Float(window)
+                for j in 0..<n { scores[j] = scores[j] * (1 - w) + attention[j] * w }
+                return
+            }
+            // Average over the window's queries, pooled over neighbouring positions.
+            let positions = storage.positions(head: head)
+            order = Array(0..<n)
+            order.sort { positions[$0] < positions[$1] }
+            pooled = [Float](repeating: 0, count: n)
+            let half = kernel / 2, inv = 1 / Float(queries)
+            for (rank, slot) in order.enumerated() {
+                var sum: Float = 0
+                // Average pooling with zero padding, as torch's avg_pool1d(count_include_pad=True).
+                for r in max(0, rank - half)...min(n - 1, rank + half) { sum += attention[order[r]] }
+                pooled[slot] = sum * inv / Float(kernel)
+            }
+            scores.update(from: pooled, count: n)
+        }
+    }
+}
