@@ -38,6 +38,9 @@ let package = Package(
         .testTarget(name: "IndexMemKernelsTests", dependencies: ["IndexMemKernels"], swiftSettings: simdFlags),
         .testTarget(name: "IndexMemGGUFTests", dependencies: ["IndexMemGGUF", "IndexMemTestSupport"]),
         .testTarget(
+            name: "IndexMemCacheTests", dependencies: ["IndexMemCache", "IndexMemKernels", "IndexMemTestSupport"],
+            swiftSettings: simdFlags),
+        .testTarget(
             name: "IndexMemTokenizerTests",
             dependencies: ["IndexMemTokenizer", "IndexMemGGUF", "IndexMemModel", "IndexMemTestSupport"]),
         .testTarget(
