@@ -82,7 +82,7 @@ struct CacheArguments: ParsableArguments {
             throw ValidationError("--mode must be one of: \(CacheConfiguration.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let c = CacheConfiguration(policy: policy, budget: budget, ratio: ratio, mode: m, sinks: sinks, window: window, chunk: chunk)
-        do { try c.validate() } catch { throw ValidationError(error.description) }
+        try c.validate()
         return c
     }
 }
