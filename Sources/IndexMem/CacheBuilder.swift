@@ -24,7 +24,8 @@ enum CacheBuilder {
             let bounded = c.mode == .bounded
             return BoundedLayerCache(
                 shape: shape, layer: layer, layerCount: m.layerCount, budget: layerBudget,
-                capacity: bounded ? layerBudget + c.chunk : m.contextLength, selector: selector, policy: policy,
+                // A budget beyond the trained context never fills: reserve no more than the context.
+                capacity: bounded ? min(layerBudget, m.contextLength) + c.chunk : m.contextLength, selector: selector, policy: policy,
                 receiver: receiver(layer), timing: bounded ? .afterEveryBlock : .onCompress)
         }
         return (caches, budget)

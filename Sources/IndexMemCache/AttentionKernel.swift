@@ -146,26 +146,15 @@ public enum AttentionKernel {
             // acc[phase * 8 + i]: eight lanes of dimension i0 + i from the tiles of one phase.
             withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 32) { acc in
                 for phase in 0..<4 {
-                    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-                    var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+                    var a = TileAccumulators()
                     var j = lo32 &+ phase &* 8
                     while j < hi32 {
-                        let w = rp.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self)
-                        let offset: Int = j &* d &+ i0 &* 8
-                        let t = UnsafeRawPointer(tiles + offset)
-                        a0.addProduct(w, SIMD8<Float>(t.loadUnaligned(as: SIMD8<Float16>.self)))
-                        a1.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)))
-                        a2.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float16>.self)))
-                        a3.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 48, as: SIMD8<Float16>.self)))
-                        a4.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float16>.self)))
-                        a5.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 80, as: SIMD8<Float16>.self)))
-                        a6.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float16>.self)))
-                        a7.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 112, as: SIMD8<Float16>.self)))
+                        a.add(rp.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self), tile: UnsafeRawPointer(tiles + (j &* d &+ i0 &* 8)))
                         j &+= 32
                     }
                     let base = phase &* 8
-                    acc[base] = a0; acc[base &+ 1] = a1; acc[base &+ 2] = a2; acc[base &+ 3] = a3
-                    acc[base &+ 4] = a4; acc[base &+ 5] = a5; acc[base &+ 6] = a6; acc[base &+ 7] = a7
+                    acc[base] = a.a0; acc[base &+ 1] = a.a1; acc[base &+ 2] = a.a2; acc[base &+ 3] = a.a3
+                    acc[base &+ 4] = a.a4; acc[base &+ 5] = a.a5; acc[base &+ 6] = a.a6; acc[base &+ 7] = a.a7
                 }
                 for i in 0..<8 {
                     out[i0 &+ i] = reduceVecDot(acc[i], acc[8 &+ i], acc[16 &+ i], acc[24 &+ i])
@@ -220,24 +209,13 @@ public enum AttentionKernel {
         let rp = UnsafeRawPointer(p)
         var i0 = 0
         while i0 < d {
-            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-            var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+            var a = TileAccumulators()
             var j = lo8
             while j < hi8 {
-                let w = rp.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self)
-                let offset: Int = j &* d &+ i0 &* 8
-                let t = UnsafeRawPointer(tiles + offset)
-                a0.addProduct(w, SIMD8<Float>(t.loadUnaligned(as: SIMD8<Float16>.self)))
-                a1.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)))
-                a2.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float16>.self)))
-                a3.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 48, as: SIMD8<Float16>.self)))
-                a4.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float16>.self)))
-                a5.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 80, as: SIMD8<Float16>.self)))
-                a6.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float16>.self)))
-                a7.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 112, as: SIMD8<Float16>.self)))
+                a.add(rp.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self), tile: UnsafeRawPointer(tiles + (j &* d &+ i0 &* 8)))
                 j &+= 8
             }
-            let lo4 = horizontalSums(a0, a1, a2, a3), hi4 = horizontalSums(a4, a5, a6, a7)
+            let lo4 = horizontalSums(a.a0, a.a1, a.a2, a.a3), hi4 = horizontalSums(a.a4, a.a5, a.a6, a.a7)
             UnsafeMutableRawPointer(out + i0).storeBytes(of: SIMD8<Float>(lowHalf: lo4, highHalf: hi4), as: SIMD8<Float>.self)
             i0 &+= 8
         }
@@ -278,5 +256,31 @@ public enum AttentionKernel {
             i += 8
         }
         while i < d { out[i] = Float(Float16(x[i])); i += 1 }
+    }
+}
+
+// MARK: - Value tile accumulation
+
+/// Eight output dimensions' lanes: `a_i += w * tile[i]`, one value tile row (8 slots) each.
+@usableFromInline
+struct TileAccumulators {
+    @usableFromInline var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+    @usableFromInline var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+
+    @inlinable init() {}
+
+    /// - Parameters:
+    ///   - w: the probabilities of 8 slots.
+    ///   - tile: 8 rows of 8 f16 values (8 dimensions of those slots).
+    @inlinable @inline(__always)
+    mutating func add(_ w: SIMD8<Float>, tile t: UnsafeRawPointer) {
+        a0.addProduct(w, SIMD8<Float>(t.loadUnaligned(as: SIMD8<Float16>.self)))
+        a1.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)))
+        a2.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float16>.self)))
+        a3.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 48, as: SIMD8<Float16>.self)))
+        a4.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float16>.self)))
+        a5.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 80, as: SIMD8<Float16>.self)))
+        a6.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float16>.self)))
+        a7.addProduct(w, SIMD8<Float>(t.loadUnaligned(fromByteOffset: 112, as: SIMD8<Float16>.self)))
     }
 }
