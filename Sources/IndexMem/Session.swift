@@ -87,6 +87,10 @@ public final class Session {
         logits = [Float](repeating: 0, count: c.vocabularySize)
     }
 
+    /// Makes the caches now, for a context of `contextTokens` (what a `ratio` budget is a
+    /// fraction of), instead of on the first feed.
+    public func prepare(contextTokens: Int) throws { try ensureCaches(contextTokens: contextTokens) }
+
     private func ensureCaches(contextTokens: Int) throws {
         if caches.isEmpty {
             (caches, budget) = try CacheBuilder.make(configuration: cacheConfiguration, model: engine.configuration,
@@ -100,8 +104,14 @@ public final class Session {
     /// The most bytes of keys and values held since the last reset (per layer, summed).
     public var kvBytesPeak: Int { caches.reduce(0) { $0 + $1.peakBytes } }
 
+    /// Whether `compress()` has run (prefill-then-compress compresses once).
+    public private(set) var compressed = false
+
     /// Evicts down to the budget now (prefill-then-compress, before the question).
-    public func compress() { for c in caches { c.compress() } }
+    public func compress() {
+        for c in caches { c.compress() }
+        compressed = true
+    }
 
     /// Positions still available before the model's trained context is full.
     public var remainingPositions: Int { engine.configuration.contextLength - tokens.count }
@@ -145,6 +155,7 @@ public final class Session {
     public func reset() {
         for c in caches { c.reset() }
         tokens = []
+        compressed = false
     }
 
     /// Feeds the prompt, then generates up to `options.maxTokens` tokens.
@@ -163,7 +174,7 @@ public final class Session {
         var timings = GenerationTimings()
         let start = DispatchTime.now().uptimeNanoseconds
         try feed(prompt, progress: progress)
-        if cacheConfiguration.mode == .prefillThenCompress { compress() }
+        if cacheConfiguration.mode == .prefillThenCompress && !compressed { compress() }
         timings.prefillSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         timings.prefillTokens = prompt.count
 
