@@ -34,12 +34,37 @@ public struct EvalResult: Codable, Sendable, Equatable {
     public var generatedTokens: Int
     public var perplexity: Double?
     public var dataset: String?
+    /// The generated token ids.
+    public var outputTokenIds: [Int] = []
+    /// The prompt's token ids, context block then question block (only with `--record-prompts`).
+    public var contextTokenIds: [Int]? = nil
+    public var questionTokenIds: [Int]? = nil
 
     enum CodingKeys: String, CodingKey {
         case id, task, length, policy, budget, ratio, mode, score, output, answers
         case kvBytesPeak = "kv_bytes_peak", kvBytesFullCache = "kv_bytes_full_cache", modelSha256 = "model_sha256"
         case seconds, depth, sample, seed, sinks, window, chunk, evictions
         case generatedTokens = "generated_tokens", perplexity, dataset
+        case outputTokenIds = "output_token_ids", contextTokenIds = "context_token_ids", questionTokenIds = "question_token_ids"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id); task = try c.decode(String.self, forKey: .task)
+        length = try c.decode(Int.self, forKey: .length); policy = try c.decode(String.self, forKey: .policy)
+        budget = try c.decodeIfPresent(Int.self, forKey: .budget); ratio = try c.decodeIfPresent(Double.self, forKey: .ratio)
+        mode = try c.decode(String.self, forKey: .mode); score = try c.decode(Double.self, forKey: .score)
+        output = try c.decode(String.self, forKey: .output); answers = try c.decode([String].self, forKey: .answers)
+        kvBytesPeak = try c.decode(Int.self, forKey: .kvBytesPeak); kvBytesFullCache = try c.decode(Int.self, forKey: .kvBytesFullCache)
+        modelSha256 = try c.decode(String.self, forKey: .modelSha256); seconds = try c.decode(Double.self, forKey: .seconds)
+        depth = try c.decodeIfPresent(Double.self, forKey: .depth); sample = try c.decode(Int.self, forKey: .sample)
+        seed = try c.decode(UInt64.self, forKey: .seed); sinks = try c.decode(Int.self, forKey: .sinks)
+        window = try c.decode(Int.self, forKey: .window); chunk = try c.decode(Int.self, forKey: .chunk)
+        evictions = try c.decode(Int.self, forKey: .evictions); generatedTokens = try c.decode(Int.self, forKey: .generatedTokens)
+        perplexity = try c.decodeIfPresent(Double.self, forKey: .perplexity); dataset = try c.decodeIfPresent(String.self, forKey: .dataset)
+        outputTokenIds = try c.decodeIfPresent([Int].self, forKey: .outputTokenIds) ?? []
+        contextTokenIds = try c.decodeIfPresent([Int].self, forKey: .contextTokenIds)
+        questionTokenIds = try c.decodeIfPresent([Int].self, forKey: .questionTokenIds)
     }
 
     public init(id: String, task: String, length: Int, policy: String, budget: Int?, ratio: Double?, mode: String, score: Double, output: String, answers: [String], kvBytesPeak: Int, kvBytesFullCache: Int, modelSha256: String, seconds: Double, depth: Double?, sample: Int, seed: UInt64, sinks: Int, window: Int, chunk: Int, evictions: Int, generatedTokens: Int, perplexity: Double?, dataset: String?) {
@@ -81,7 +106,9 @@ public struct EvalResult: Codable, Sendable, Equatable {
         try c.encode(seed, forKey: .seed); try c.encode(sinks, forKey: .sinks); try c.encode(window, forKey: .window)
         try c.encode(chunk, forKey: .chunk); try c.encode(evictions, forKey: .evictions)
         try c.encode(generatedTokens, forKey: .generatedTokens); try c.encode(perplexity, forKey: .perplexity)
-        try c.encode(dataset, forKey: .dataset)
+        try c.encode(dataset, forKey: .dataset); try c.encode(outputTokenIds, forKey: .outputTokenIds)
+        try c.encodeIfPresent(contextTokenIds, forKey: .contextTokenIds)
+        try c.encodeIfPresent(questionTokenIds, forKey: .questionTokenIds)
     }
 
     /// Identifies the work item this line finished (for resuming).

@@ -16,6 +16,8 @@ public final class EvalRunner {
     private var cachedKey = ""
     private var cachedPrompt: PreparedPrompt?
     private var cachedTokens: [Int] = []
+    /// Write each prompt's token ids into its result line.
+    public var recordPrompts = false
 
     public init(engine: Engine, spec: SweepSpec, datasetSamples: [EvalSample]? = nil, raw: Bool = false) {
         self.engine = engine
@@ -65,7 +67,7 @@ public final class EvalRunner {
             prompt: prompt.questionTokens,
             options: GenerationOptions(maxTokens: sample.maxNewTokens, sampling: .greedy, stopAtEndOfTurn: true))
         let report = session.cacheReport()
-        return EvalResult(
+        var result = EvalResult(
             id: sample.id, task: sample.task, length: prompt.totalTokens, policy: report.policy, budget: report.budget,
             ratio: item.cache.ratio, mode: item.cache.mode.rawValue,
             score: Scoring.stringMatchAll(output: generation.text, answers: sample.answers),
@@ -74,6 +76,12 @@ public final class EvalRunner {
             depth: sample.depth, sample: item.sample, seed: spec.seed, sinks: item.cache.sinks, window: item.cache.window,
             chunk: item.cache.chunk, evictions: report.evictions, generatedTokens: generation.generatedTokens.count,
             perplexity: nil, dataset: spec.dataset)
+        result.outputTokenIds = generation.generatedTokens
+        if recordPrompts {
+            result.contextTokenIds = prompt.contextTokens
+            result.questionTokenIds = prompt.questionTokens
+        }
+        return result
     }
 
     private func runPerplexity(_ item: WorkItem, start: Date) throws -> EvalResult {

@@ -43,6 +43,7 @@ struct EvalRunCommand: ParsableCommand {
     @Option(name: .long, help: "Run one shard, k/n.") var shard: String?
     @Option(name: .long, help: "Results file (JSON lines, appended).") var out: String
     @Flag(name: .long, help: "Prompts without the chat template.") var raw = false
+    @Flag(name: .long, help: "Write each prompt's token ids into its result line (for checks against llama.cpp).") var recordPrompts = false
 
     func run() throws {
         var spec = try config.map { try SweepSpec.load(path: $0) } ?? SweepSpec()
@@ -80,6 +81,7 @@ struct EvalRunCommand: ParsableCommand {
         let mine = items.filter { shardSpec.contains($0.index) }.count
         let engine = try model.loadEngine(progress: Terminal.isInteractive)
         let runner = EvalRunner(engine: engine, spec: spec, datasetSamples: datasetSamples, raw: raw)
+        runner.recordPrompts = recordPrompts
         log("\(items.count) work items in the sweep, \(mine) in shard \(shardSpec.index)/\(shardSpec.count), \(mine - todo.count) already in \(out), \(todo.count) to run")
         let start = Date()
         for (i, item) in todo.enumerated() {
