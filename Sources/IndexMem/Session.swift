@@ -98,6 +98,9 @@ public final class Session {
         }
     }
 
+    /// The per-layer caches (empty until the first feed), for inspection.
+    public var layerCaches: [any LayerCache] { caches }
+
     /// Bytes of keys and values held now.
     public var kvBytes: Int { caches.reduce(0) { $0 + $1.bytes } }
 
@@ -111,6 +114,37 @@ public final class Session {
     public func compress() {
         for c in caches { c.compress() }
         compressed = true
+    }
+
+    /// Evicts down to another budget now (per-layer schedules follow it); for evaluating
+    /// several budgets from one prefill, largest first.
+    public func compress(budget newBudget: Int) throws {
+        let resolved = try cacheConfiguration.resolvedPolicy()
+        let schedule = resolved.schedule(budget: newBudget)
+        let c = cacheConfiguration, layers = caches.count
+        for (layer, cache) in caches.enumerated() {
+            cache.compress(toBudget: schedule.budget(layer: layer, layerCount: layers, sinks: c.sinks, window: c.window))
+        }
+        budget = newBudget
+        compressed = true
+    }
+
+    /// A point to come back to: later tokens can be dropped again with `rollback(to:)`.
+    public struct Checkpoint {
+        let caches: [CacheCheckpoint]
+        let tokens: [Int]
+        let logits: [Float]
+    }
+
+    public func checkpoint() -> Checkpoint {
+        Checkpoint(caches: caches.map { $0.checkpoint() }, tokens: tokens, logits: logits)
+    }
+
+    /// Forgets what was fed since `checkpoint` (no eviction may have happened in between).
+    public func rollback(to checkpoint: Checkpoint) {
+        for (cache, saved) in zip(caches, checkpoint.caches) { cache.rollback(to: saved) }
+        tokens = checkpoint.tokens
+        logits = checkpoint.logits
     }
 
     /// Positions still available before the model's trained context is full.

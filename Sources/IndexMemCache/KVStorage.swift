@@ -147,15 +147,23 @@ public final class KVStorage: @unchecked Sendable {
         if sideDimension > 0 { side(head: head, slot: to).update(from: side(head: head, slot: from), count: sideDimension) }
     }
 
-    /// Removes the given slots of a head (sorted ascending, distinct) by moving the last live
-    /// entries into the holes: O(removed) moves, so the entries' slot order is not kept.
+    /// Removes the given slots of a head (sorted ascending, distinct). One slot is filled with
+    /// the last entry (O(1), for evicting while decoding); several are removed keeping the
+    /// other entries in order (one pass), so a cache's slot order does not depend on how its
+    /// evictions were split, and entries in position order stay in position order.
     public func remove(head: Int, sortedSlots: UnsafeBufferPointer<Int>) {
         var count = counts[head]
-        // Highest slot first: every slot above the one being removed then holds a live entry,
-        // so the last entry can fill the hole.
-        for slot in sortedSlots.reversed() {
+        if sortedSlots.count == 1 {
             count -= 1
-            if slot != count { move(head: head, from: count, to: slot) }
+            if sortedSlots[0] != count { move(head: head, from: count, to: sortedSlots[0]) }
+        } else {
+            var next = 0, write = sortedSlots.first ?? count
+            for read in write..<count {
+                if next < sortedSlots.count && sortedSlots[next] == read { next += 1; continue }
+                if read != write { move(head: head, from: read, to: write) }
+                write += 1
+            }
+            count = write
         }
         truncate(head: head, to: count)
     }

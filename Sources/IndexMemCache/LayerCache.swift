@@ -66,8 +66,28 @@ public protocol LayerCache: AnyObject {
     /// Evicts down to the budget now (prefill-then-compress); a no-op for caches that never evict.
     func compress()
 
+    /// Evicts down to `budget` entries per KV head now (a budget other than the cache's own,
+    /// for evaluating several budgets from one prefill, largest first).
+    func compress(toBudget budget: Int)
+
+    /// Remembers the current entries' count and scores, so that entries appended later can be
+    /// rolled back. Evicting after the checkpoint makes it invalid.
+    func checkpoint() -> CacheCheckpoint
+
+    /// Drops everything appended since `checkpoint` and restores the scores it saw.
+    func rollback(to checkpoint: CacheCheckpoint)
+
     /// Drops every entry.
     func reset()
+}
+
+/// What `LayerCache.checkpoint()` saves: per KV head the entry count and the scores.
+public struct CacheCheckpoint: Sendable {
+    public var counts: [Int]
+    public var scores: [[Float]]
+    public var tokensSeen: Int
+    public var newestPosition: Int32
+    public var peakBytes: Int
 }
 
 extension LayerCache {
@@ -75,4 +95,5 @@ extension LayerCache {
     public var auxiliaryBytes: Int { 0 }
     public var evictions: Int { 0 }
     public func compress() {}
+    public func compress(toBudget budget: Int) {}
 }

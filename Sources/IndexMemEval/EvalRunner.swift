@@ -50,6 +50,64 @@ public final class EvalRunner {
         return prepared
     }
 
+    /// What items must share to run from one prefill: all but the budget, in
+    /// prefill-then-compress mode (nil for items that run alone).
+    public static func sharedPrefillKey(_ item: WorkItem) -> String? {
+        guard item.cache.mode == .prefillThenCompress, item.task != PerplexityTask.name, !item.cache.isFull else { return nil }
+        let c = item.cache
+        return "\(item.sampleID)|\(c.policy)|\(c.sinks)|\(c.window)|\(c.chunk)"
+    }
+
+    /// Runs prefill-then-compress items that differ only in budget from one prefill: the
+    /// context is read once with the full cache, then compressed to each budget, largest
+    /// first (the selection is nested, so this equals compressing each from scratch); the
+    /// question and answer of each budget are rolled back before the next.
+    public func run(group items: [WorkItem], onResult: (EvalResult) throws -> Void) throws {
+        guard items.count > 1, let first = items.first, Self.sharedPrefillKey(first) != nil else {
+            for item in items { try onResult(try run(item)) }
+            return
+        }
+        let start = Date()
+        let prompt = try prompt(for: first)
+        let sample = prompt.sample
+        let limit = engine.configuration.contextLength
+        guard prompt.totalTokens + sample.maxNewTokens <= limit else {
+            throw EngineError.promptTooLong(tokens: prompt.totalTokens + sample.maxNewTokens, limit: limit)
+        }
+        let budgets = items.map { $0.cache.budget ?? $0.cache.resolvedBudget(contextTokens: prompt.contextTokens.count)! }
+        var widest = first.cache
+        widest.ratio = nil
+        widest.budget = budgets.max()!
+        let session = try engine.makeSession(cache: widest)
+        try session.feed(prompt.contextTokens)
+        let shared = Date().timeIntervalSince(start) / Double(items.count)
+        for (item, budget) in zip(items, budgets).sorted(by: { $0.1 > $1.1 }) {
+            let t0 = Date()
+            try session.compress(budget: budget)
+            let mark = session.checkpoint()
+            let generation = try session.generate(
+                prompt: prompt.questionTokens,
+                options: GenerationOptions(maxTokens: sample.maxNewTokens, sampling: .greedy, stopAtEndOfTurn: true))
+            let report = session.cacheReport()
+            var result = EvalResult(
+                id: sample.id, task: sample.task, length: prompt.totalTokens, policy: report.policy, budget: budget,
+                ratio: item.cache.ratio, mode: item.cache.mode.rawValue,
+                score: Scoring.stringMatchAll(output: generation.text, answers: sample.answers),
+                output: generation.text, answers: sample.answers, kvBytesPeak: report.kvBytesPeak,
+                kvBytesFullCache: report.kvBytesFullCache, modelSha256: engine.sha256,
+                seconds: shared + Date().timeIntervalSince(t0), depth: sample.depth, sample: item.sample, seed: spec.seed,
+                sinks: item.cache.sinks, window: item.cache.window, chunk: item.cache.chunk, evictions: report.evictions,
+                generatedTokens: generation.generatedTokens.count, perplexity: nil, dataset: spec.dataset)
+            result.outputTokenIds = generation.generatedTokens
+            if recordPrompts {
+                result.contextTokenIds = prompt.contextTokens
+                result.questionTokenIds = prompt.questionTokens
+            }
+            try onResult(result)
+            session.rollback(to: mark)
+        }
+    }
+
     /// Runs one work item.
     public func run(_ item: WorkItem) throws -> EvalResult {
         let start = Date()

@@ -84,19 +84,30 @@ struct EvalRunCommand: ParsableCommand {
         runner.recordPrompts = recordPrompts
         log("\(items.count) work items in the sweep, \(mine) in shard \(shardSpec.index)/\(shardSpec.count), \(mine - todo.count) already in \(out), \(todo.count) to run")
         let start = Date()
-        for (i, item) in todo.enumerated() {
-            let r = try runner.run(item)
+        var done = 0
+        func report(_ r: EvalResult) throws {
             try results.append(r)
+            done += 1
             let elapsed = Date().timeIntervalSince(start)
-            let eta = elapsed / Double(i + 1) * Double(todo.count - i - 1)
-            let line = String(format: "%@ %@ %@ budget %@: score %.2f (%.1f s)", r.task, "\(r.length)", r.policy,
+            let eta = elapsed / Double(done) * Double(todo.count - done)
+            let line = String(format: "%@ %@ %@ %@ budget %@: score %.2f (%.1f s)", r.task, "\(r.length)", r.policy, r.mode,
                               r.budget.map(String.init) ?? "-", r.score, r.seconds)
             if Terminal.isInteractive {
-                let width = 24, filled = width * (i + 1) / todo.count
-                Terminal.status("[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(i + 1)/\(todo.count) ETA \(Self.duration(eta))  \(line)")
+                let width = 24, filled = width * done / todo.count
+                Terminal.status("[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(todo.count) ETA \(Self.duration(eta))  \(line)")
             } else {
-                log("\(i + 1)/\(todo.count) ETA \(Self.duration(eta)): \(line)")
+                log("\(done)/\(todo.count) ETA \(Self.duration(eta)): \(line)")
             }
+        }
+        // Consecutive prefill-then-compress items of one sample and policy share one prefill.
+        var i = 0
+        while i < todo.count {
+            var j = i + 1
+            if let key = EvalRunner.sharedPrefillKey(todo[i]) {
+                while j < todo.count && EvalRunner.sharedPrefillKey(todo[j]) == key { j += 1 }
+            }
+            try runner.run(group: Array(todo[i..<j]), onResult: report)
+            i = j
         }
         Terminal.clearStatus()
         log("done: \(todo.count) samples in \(Self.duration(Date().timeIntervalSince(start))), results in \(out)")

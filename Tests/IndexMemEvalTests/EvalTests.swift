@@ -197,3 +197,32 @@ struct HarnessTests {
         #expect(summary.contains("| h2o | bounded | 0.25 ± 0.00 (3) | 0.50 ± 0.00 (3) | 1.00 ± 0.00 (3) |"))
     }
 }
+
+@Suite("Prefill-then-compress from one prefill")
+struct SharedPrefillTests {
+    @Test("compressing one prefill to each budget, largest first, equals compressing each from scratch",
+          arguments: ["h2o", "pyramid"])
+    func sharedEqualsSeparate(policy: String) throws {
+        let engine = try EvalFixtures.engine.get()
+        var spec = SweepSpec()
+        spec.tasks = ["niah_single_noise"]
+        spec.lengths = [600]
+        spec.policies = [policy]
+        spec.budgets = [96, 160, 320]
+        spec.modes = ["prefill-then-compress"]
+        spec.window = 32
+        spec.chunk = 128
+        let items = try spec.workItems()
+        #expect(items.count == 3)
+        let runner = EvalRunner(engine: engine, spec: spec)
+        var shared: [EvalResult] = []
+        try runner.run(group: items) { shared.append($0) }
+        let separate = try items.map { try runner.run($0) }
+        for s in separate {
+            let g = try #require(shared.first { $0.budget == s.budget })
+            #expect(g.outputTokenIds == s.outputTokenIds, "budget \(String(describing: s.budget))")
+            #expect(g.score == s.score)
+            #expect(g.key == s.key)
+        }
+    }
+}
