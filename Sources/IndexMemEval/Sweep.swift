@@ -30,6 +30,29 @@ public struct SweepSpec: Codable, Sendable, Equatable {
 
     public init() {}
 
+    enum CodingKeys: String, CodingKey {
+        case tasks, lengths, policies, budgets, ratios, modes, samples, seed, depths, sinks, window, chunk, dataset
+    }
+
+    /// Every key is optional in a config file; missing ones keep their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = SweepSpec()
+        tasks = try c.decodeIfPresent([String].self, forKey: .tasks) ?? d.tasks
+        lengths = try c.decodeIfPresent([Int].self, forKey: .lengths) ?? d.lengths
+        policies = try c.decodeIfPresent([String].self, forKey: .policies) ?? d.policies
+        budgets = try c.decodeIfPresent([Int].self, forKey: .budgets) ?? d.budgets
+        ratios = try c.decodeIfPresent([Double].self, forKey: .ratios) ?? d.ratios
+        modes = try c.decodeIfPresent([String].self, forKey: .modes) ?? d.modes
+        samples = try c.decodeIfPresent(Int.self, forKey: .samples) ?? d.samples
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        depths = try c.decodeIfPresent([Double].self, forKey: .depths)
+        sinks = try c.decodeIfPresent(Int.self, forKey: .sinks) ?? d.sinks
+        window = try c.decodeIfPresent(Int.self, forKey: .window) ?? d.window
+        chunk = try c.decodeIfPresent(Int.self, forKey: .chunk) ?? d.chunk
+        dataset = try c.decodeIfPresent(String.self, forKey: .dataset)
+    }
+
     /// Reads a small JSON config file (the same keys).
     public static func load(path: String) throws -> SweepSpec {
         guard let data = FileManager.default.contents(atPath: path) else { throw EvalError.io("cannot read sweep config \(path)") }
