@@ -32,7 +32,7 @@ let package = Package(
             swiftSettings: simdFlags),
         .target(name: "IndexMem", dependencies: ["IndexMemModel", "IndexMemCache"]),
         .target(name: "IndexMemEval", dependencies: ["IndexMem"]),
-        .target(name: "IndexMemTestSupport", dependencies: ["IndexMemGGUF"]),
+        .target(name: "IndexMemTestSupport", dependencies: ["IndexMemGGUF", "IndexMemKernels"]),
         .executableTarget(
             name: "indexmem",
             dependencies: ["IndexMem", "IndexMemEval", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
