@@ -3,7 +3,7 @@
 #   docs/results/smollm2/             RULER-style single-needle tasks and perplexity at 2K and 4K
 #                                     tokens, every heuristic policy at budgets 64..1024 in both
 #                                     modes, the full cache as reference (smollm2-sweep.json);
-#   docs/results/smollm2-needle-grid/ needle depth x context length at budget 256
+#   docs/results/smollm2-needle-grid/ needle depth x context length at budget 256 (bounded mode)
 #                                     (smollm2-needle-grid.json).
 #
 #   scripts/report_smollm2.sh [SAMPLES]      # default: the configs' samples
@@ -26,5 +26,5 @@ start=$SECONDS
     --title "SmolLM2-135M-Instruct: policies x budgets x modes at 2K and 4K tokens"
 .build/release/indexmem eval run --config docs/results/smollm2-needle-grid.json --out data/results/smollm2-needle-grid.jsonl
 .build/release/indexmem eval merge data/results/smollm2-needle-grid.jsonl --report docs/results/smollm2-needle-grid \
-    --title "SmolLM2-135M-Instruct: needle depth x context length at budget 256"
+    --title "SmolLM2-135M-Instruct: needle depth x context length at budget 256, bounded mode"
 echo "report: docs/results/smollm2 and docs/results/smollm2-needle-grid ($((SECONDS - start)) s of evaluation)"
