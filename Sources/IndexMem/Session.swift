@@ -153,6 +153,13 @@ public final class Session {
     /// Logits after the last token fed (vocabulary size).
     public var lastLogits: [Float] { logits }
 
+    /// Samples the next token from the last logits in place (a server's step: no copy of
+    /// the vocabulary-sized row per token). The logits are spent afterwards: feed a token
+    /// before sampling again.
+    public func sampleNext(with sampler: inout Sampler) -> Int {
+        logits.withUnsafeMutableBufferPointer { sampler.sample(logits: $0, recent: tokens[...]) }
+    }
+
     /// Feeds tokens (prompt or continuation) and keeps the logits of the last one.
     public func feed(_ ids: [Int], progress: ((Int, Int) -> Void)? = nil) throws {
         guard !ids.isEmpty else { return }
