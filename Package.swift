@@ -39,7 +39,7 @@ let package = Package(
             swiftSettings: simdFlags),
         .target(name: "IndexMem", dependencies: ["IndexMemModel", "IndexMemCache"]),
         .target(name: "IndexMemEval", dependencies: ["IndexMem"]),
-        .target(name: "IndexMemTestSupport", dependencies: ["IndexMemGGUF"]),
+        .target(name: "IndexMemTestSupport", dependencies: ["IndexMemGGUF", "IndexMemKernels"]),
         .target(
             name: "IndexMemServer",
             dependencies: [

@@ -107,30 +107,32 @@ public enum Report {
                 md += "![\(task) \(mode)](\(name))\n\n"
             }
         }
-        // Needle grid: depth x length per (task, policy, budget, mode), when depths were swept.
+        // Needle grid: depth x length per (task, policy, budget, mode), drawn only where the same
+        // depths were swept at every length; seed-drawn depths would give a grid of empty cells.
+        func depthKey(_ r: EvalResult) -> Double? { r.depth.map { ($0 * 100).rounded() / 100 } }
         let withDepth = results.filter { $0.depth != nil && $0.dataset == nil && $0.task.hasPrefix("niah") }
-        let depthsSwept = Set(withDepth.compactMap { $0.depth.map { ($0 * 100).rounded() / 100 } })
-        if depthsSwept.count > 2 {
-            md += "## Needle grid\n\n"
-            let grids = Dictionary(grouping: withDepth) { "\($0.task)|\($0.policy)|\($0.budget.map(String.init) ?? "full")|\($0.budget == nil ? "full" : $0.mode)" }
-            for key in grids.keys.sorted() {
-                let rs = grids[key]!
-                let depths = Set(rs.compactMap { $0.depth.map { ($0 * 100).rounded() / 100 } }).sorted()
-                let lengths = Set(rs.map(\.length)).sorted()
-                let values: [[Double?]] = depths.map { d in
-                    lengths.map { l in
-                        let m = rs.filter { $0.length == l && ($0.depth.map { ($0 * 100).rounded() / 100 } == d) }.map(\.score)
-                        return m.isEmpty ? nil : m.reduce(0, +) / Double(m.count)
-                    }
+        let grids = Dictionary(grouping: withDepth) { "\($0.task)|\($0.policy)|\($0.budget.map(String.init) ?? "full")|\($0.budget == nil ? "full" : $0.mode)" }
+        var gridSection = ""
+        for key in grids.keys.sorted() {
+            let rs = grids[key]!
+            let lengths = Set(rs.map(\.length)).sorted()
+            let depthSets = lengths.map { l in Set(rs.filter { $0.length == l }.compactMap(depthKey)) }
+            let depths = depthSets.dropFirst().reduce(depthSets.first ?? []) { $0.intersection($1) }.sorted()
+            guard depths.count >= 3 else { continue }
+            let values: [[Double?]] = depths.map { d in
+                lengths.map { l in
+                    let m = rs.filter { $0.length == l && depthKey($0) == d }.map(\.score)
+                    return m.isEmpty ? nil : m.reduce(0, +) / Double(m.count)
                 }
-                let parts = key.split(separator: "|").map(String.init)
-                let name = "grid_\(parts.joined(separator: "_")).svg".replacingOccurrences(of: ":", with: "-").replacingOccurrences(of: ",", with: "-")
-                try save(name, SVG.heatmap(title: "\(parts[0]): \(parts[1]) budget \(parts[2]) (\(parts[3]))", rowLabel: "needle depth",
-                                           columnLabel: "context length (tokens)", rows: depths.map { String(format: "%.0f%%", $0 * 100) },
-                                           columns: lengths.map(String.init), values: values))
-                md += "![\(key)](\(name))\n\n"
             }
+            let parts = key.split(separator: "|").map(String.init)
+            let name = "grid_\(parts.joined(separator: "_")).svg".replacingOccurrences(of: ":", with: "-").replacingOccurrences(of: ",", with: "-")
+            try save(name, SVG.heatmap(title: "\(parts[0]): \(parts[1]) budget \(parts[2]) (\(parts[3]))", rowLabel: "needle depth",
+                                       columnLabel: "context length (tokens)", rows: depths.map { String(format: "%.0f%%", $0 * 100) },
+                                       columns: lengths.map(String.init), values: values))
+            gridSection += "![\(key)](\(name))\n\n"
         }
+        if !gridSection.isEmpty { md += "## Needle grid\n\n" + gridSection }
         try save("summary.md", md)
         return written
     }

@@ -196,6 +196,34 @@ struct HarnessTests {
         let summary = try String(contentsOfFile: dir + "/report/summary.md", encoding: .utf8)
         #expect(summary.contains("| h2o | bounded | 0.25 ± 0.00 (3) | 0.50 ± 0.00 (3) | 1.00 ± 0.00 (3) |"))
     }
+
+    @Test("a needle grid is drawn for depths swept at every length, not for depths drawn per sample")
+    func needleGrid() throws {
+        var spec = SweepSpec()
+        spec.tasks = ["niah_single_noise"]
+        spec.lengths = [1024, 2048]
+        spec.policies = ["full", "snapkv"]
+        spec.budgets = [256]
+        spec.modes = ["prefill-then-compress"]
+        spec.depths = [0, 0.5, 1]
+        let swept = try spec.workItems().map { Self.result($0, score: $0.depth == 0.5 ? 1 : 0) }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("indexmem-grid-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        let files = try Report.write(results: swept, to: dir + "/swept")
+        #expect(files.contains("grid_niah_single_noise_full_full_full.svg"))
+        #expect(files.contains("grid_niah_single_noise_snapkv_256_prefill-then-compress.svg"))
+        let svg = try String(contentsOfFile: dir + "/swept/grid_niah_single_noise_full_full_full.svg", encoding: .utf8)
+        #expect(svg.contains("50%") && svg.contains("2048"))
+
+        // Each length's sample has its own seed-drawn depth: nothing to draw a grid from.
+        let drawn = swept.enumerated().map { i, r -> EvalResult in
+            var r = r
+            r.depth = 0.1 + Double(i) * 0.07 + (r.length == 1024 ? 0 : 0.03)
+            return r
+        }
+        let none = try Report.write(results: drawn, to: dir + "/drawn")
+        #expect(!none.contains { $0.hasPrefix("grid_") })
+    }
 }
 
 @Suite("Prefill-then-compress from one prefill")

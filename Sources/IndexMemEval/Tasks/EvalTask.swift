@@ -94,6 +94,20 @@ enum Needles {
         return "\(part(8))-\(part(4))-4\(part(3))-\(["8", "9", "a", "b"][rng.below(4)])\(part(3))-\(part(12))"
     }
 
+    /// `count` "secret number" needles with distinct keys: the first at `depth` (or a seeded
+    /// depth), the others at seeded depths.
+    static func numberNeedles(_ count: Int, depth: Double?, _ rng: inout SeededGenerator)
+        -> (keys: [String], values: [String], needles: [(text: String, depth: Double)], depth: Double) {
+        let keys = self.keys(count, &rng)
+        let values = keys.map { _ in number(&rng) }
+        let first = depth ?? Double(rng.below(1001)) / 1000
+        var needles = [(text: "The secret number for the \(keys[0]) is \(values[0]).", depth: first)]
+        for i in 1..<count {
+            needles.append(("The secret number for the \(keys[i]) is \(values[i]).", Double(rng.below(1001)) / 1000))
+        }
+        return (keys, values, needles, first)
+    }
+
     /// `count` distinct keys.
     static func keys(_ count: Int, _ rng: inout SeededGenerator) -> [String] {
         var out: [String] = []

@@ -8,6 +8,7 @@
 // different texts, not just two needle positions.
 
 import Foundation
+import IndexMemKernels
 
 // MARK: - Kinds
 
@@ -137,17 +138,5 @@ public enum EvalPaths {
 
 // MARK: - Seeded randomness
 
-/// SplitMix64: the same sequence on every platform, so samples are reproducible.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in `0..<n`.
-    public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-}
+/// The evaluation's generator: the same sequence on every platform, so samples are reproducible.
+public typealias SeededGenerator = SplitMix64

@@ -14,13 +14,7 @@ public struct MultiQueryTask: EvalTask {
 
     public func build(seed: UInt64, filler: Int, haystack source: Haystack, depth: Double?) -> TaskItem {
         var rng = SeededGenerator(seed: seed)
-        let keys = Needles.keys(queries, &rng)
-        let values = keys.map { _ in Needles.number(&rng) }
-        let d = depth ?? Double(rng.below(1001)) / 1000
-        var needles = [(text: "The secret number for the \(keys[0]) is \(values[0]).", depth: d)]
-        for i in 1..<keys.count {
-            needles.append(("The secret number for the \(keys[i]) is \(values[i]).", Double(rng.below(1001)) / 1000))
-        }
+        let (keys, values, needles, d) = Needles.numberNeedles(queries, depth: depth, &rng)
         let text = weave(source.units(filler, seed: seed), needles: needles)
         let list = keys.dropLast().joined(separator: ", ") + " and " + keys.last!
         return TaskItem(
