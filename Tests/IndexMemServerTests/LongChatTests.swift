@@ -57,13 +57,7 @@ struct LongChatTests {
 
         // As the scheduler runs it: prepare, prefill chunk by chunk.
         let session = try engine.makeSession(cache: cache)
-        try session.prepare(contextTokens: prompt.count)
-        var fed = 0
-        while fed < prompt.count {
-            let n = min(cache.chunk, prompt.count - fed)
-            try session.feed(Array(prompt[fed..<(fed + n)]))
-            fed += n
-        }
+        try prefillInChunks(session, prompt, chunk: cache.chunk)
         let needed = Set(Int32(lastStart)..<Int32(prompt.count))
         for (layer, c) in session.layerCaches.enumerated() {
             let bounded = try #require(c as? BoundedLayerCache)

@@ -246,6 +246,21 @@ enum HTTPTestClient {
     }
 }
 
+// MARK: - Sessions as the scheduler runs them
+
+/// Prepares `session` for `prompt` and feeds it chunk by chunk, as the scheduler does;
+/// `afterChunk` runs after each chunk.
+func prefillInChunks(_ session: Session, _ prompt: [Int], chunk: Int, afterChunk: () -> Void = {}) throws {
+    try session.prepare(contextTokens: prompt.count)
+    var fed = 0
+    while fed < prompt.count {
+        let n = min(chunk, prompt.count - fed)
+        try session.feed(Array(prompt[fed..<(fed + n)]))
+        fed += n
+        afterChunk()
+    }
+}
+
 // MARK: - Polling
 
 /// Polls `condition` until it holds or `seconds` pass.

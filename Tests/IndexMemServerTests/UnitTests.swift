@@ -75,14 +75,7 @@ struct ServerUnitTests {
         let maxTokens = 24
         let bound = try cache.kvBytesBound(model: engine.configuration, promptTokens: prompt.count, totalTokens: prompt.count + maxTokens)
         let session = try engine.makeSession(cache: cache)
-        try session.prepare(contextTokens: prompt.count)
-        var fed = 0
-        while fed < prompt.count {
-            let n = min(cache.chunk, prompt.count - fed)
-            try session.feed(Array(prompt[fed..<(fed + n)]))
-            fed += n
-            #expect(session.kvBytesPeak <= bound)
-        }
+        try prefillInChunks(session, prompt, chunk: cache.chunk) { #expect(session.kvBytesPeak <= bound) }
         if cache.mode == .prefillThenCompress { session.compress() }
         let r = try session.generate(prompt: [], options: GenerationOptions(maxTokens: maxTokens, stopAtEndOfTurn: false))
         #expect(r.generatedTokens.count == maxTokens)
