@@ -156,8 +156,11 @@ final class Scheduler: @unchecked Sendable {
             metrics.rejected()
             throw .busy(queued: queued, retryAfter: retry)
         }
-        waiting.append(job)
+        // Admitted here when it fits, so the queue holds only requests that really wait (the
+        // stepping thread may be busy for a whole round before it looks).
+        if fitsNow { admitLocked(job) } else { waiting.append(job) }
         metrics.setQueue(length: waiting.count)
+        metrics.setKV(inUse: nil, reserved: reserved, active: active.count)
         condition.signal()
         condition.unlock()
         continuation.onTermination = { [weak self, weak job] _ in
@@ -281,13 +284,18 @@ final class Scheduler: @unchecked Sendable {
             if job.isCancelled { waiting.removeFirst(); continue }
             guard active.count < maxActive, reserved + job.request.reservation <= poolBytes else { break }
             waiting.removeFirst()
-            reserved += job.request.reservation
-            job.admitted = DispatchTime.now().uptimeNanoseconds
-            active.append(job)
-            metrics.admitted(queueSeconds: Double(job.admitted - job.enqueued) / 1e9)
+            admitLocked(job)
         }
         metrics.setQueue(length: waiting.count)
         metrics.setKV(inUse: nil, reserved: reserved, active: active.count)
+    }
+
+    /// Reserves the job's bytes and makes it active. Caller holds the lock and checked the fit.
+    private func admitLocked(_ job: GenerationJob) {
+        reserved += job.request.reservation
+        job.admitted = DispatchTime.now().uptimeNanoseconds
+        active.append(job)
+        metrics.admitted(queueSeconds: Double(job.admitted - job.enqueued) / 1e9)
     }
 
     /// Makes the job's session (on this thread: the memory is the scheduler's to account).
