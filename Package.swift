@@ -20,6 +20,13 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // No default traits: the server needs neither swift-configuration nor full Foundation.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        // Hummingbird's own dependencies, named because the server imports them.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.14.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         .target(name: "IndexMemKernels", swiftSettings: simdFlags),
@@ -33,9 +40,21 @@ let package = Package(
         .target(name: "IndexMem", dependencies: ["IndexMemModel", "IndexMemCache"]),
         .target(name: "IndexMemEval", dependencies: ["IndexMem"]),
         .target(name: "IndexMemTestSupport", dependencies: ["IndexMemGGUF", "IndexMemKernels"]),
+        .target(
+            name: "IndexMemServer",
+            dependencies: [
+                "IndexMem",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]),
         .executableTarget(
             name: "indexmem",
-            dependencies: ["IndexMem", "IndexMemEval", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["IndexMem", "IndexMemEval", "IndexMemServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "IndexMemKernelsTests", dependencies: ["IndexMemKernels"], swiftSettings: simdFlags),
         .testTarget(name: "IndexMemGGUFTests", dependencies: ["IndexMemGGUF", "IndexMemTestSupport"]),
         .testTarget(
@@ -45,6 +64,10 @@ let package = Package(
             name: "IndexMemTokenizerTests",
             dependencies: ["IndexMemTokenizer", "IndexMemGGUF", "IndexMemModel", "IndexMemTestSupport"]),
         .testTarget(name: "IndexMemEvalTests", dependencies: ["IndexMemEval", "IndexMem", "IndexMemTestSupport"]),
+        .testTarget(
+            name: "IndexMemServerTests",
+            dependencies: ["IndexMemServer", "IndexMem", "IndexMemTestSupport", .product(name: "Logging", package: "swift-log")],
+            exclude: ["openai_client_test.py"]),
         .testTarget(
             name: "IndexMemModelTests",
             dependencies: ["IndexMem", "IndexMemModel", "IndexMemTestSupport"]),

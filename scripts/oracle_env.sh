@@ -21,35 +21,15 @@ REQS="$SCRIPT_DIR/requirements-oracle.txt"
 die() { echo "oracle_env.sh: error: $*" >&2; exit 1; }
 log() { echo "oracle_env.sh: $*" >&2; }
 
-# Already satisfied? (pinned versions importable in the venv)
-check() {
-    [[ -x "$VENV/bin/python" ]] || return 1
-    "$VENV/bin/python" - "$REQS" <<'PY' >/dev/null 2>&1
-import sys
-from importlib.metadata import version
-for line in open(sys.argv[1]):
-    line = line.split("#", 1)[0].strip()
-    if not line:
-        continue
-    name, _, want = line.partition("==")
-    have = version(name.strip())
-    if want and have != want.strip():
-        sys.exit(1)
-import llama_cpp, gguf, numpy  # noqa: F401  (the build really works)
-PY
-}
+# shellcheck source=scripts/venv_lib.sh
+source "$SCRIPT_DIR/venv_lib.sh"
 
-check && exit 0
-
-command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found (install Python 3 or set PYTHON=...)"
-if [[ ! -x "$VENV/bin/python" ]]; then
-    log "creating venv $VENV"
-    "$PYTHON" -m venv "$VENV" || die "could not create venv $VENV (Debian: apt-get install python3-venv)"
-fi
+venv_ready "$VENV" "$REQS" llama_cpp gguf numpy && exit 0  # (the build really works)
+venv_create "$VENV" "$PYTHON"
 command -v cmake >/dev/null 2>&1 || log "warning: cmake not on PATH; pip will use the cmake wheel from PyPI"
 log "installing $(grep -v '^#' "$REQS" | tr '\n' ' ')(llama.cpp is compiled: 10-20 min)"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
 CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON}" "$VENV/bin/python" -m pip install --quiet -r "$REQS" >&2 \
     || die "pip install failed (a C/C++ compiler is required: apt-get install build-essential)"
-check || die "installed, but importing llama_cpp/gguf/numpy from $VENV fails"
+venv_ready "$VENV" "$REQS" llama_cpp gguf numpy || die "installed, but importing llama_cpp/gguf/numpy from $VENV fails"
 log "ready: $VENV/bin/python"

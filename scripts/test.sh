@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on a fresh machine: fetches the default model (idempotent),
-# then builds and runs the tests in release mode (numeric tests are too slow in debug).
+# Runs the whole test suite on a fresh machine: fetches the default model and creates the
+# Python environment of the server tests (.venv-test with the openai client), both
+# idempotent, then builds and runs the tests in release mode (numeric tests are too slow
+# in debug).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
+scripts/test_env.sh
 swift test -c release "$@"

@@ -153,6 +153,13 @@ public final class Session {
     /// Logits after the last token fed (vocabulary size).
     public var lastLogits: [Float] { logits }
 
+    /// Samples the next token from the last logits in place (a server's step: no copy of
+    /// the vocabulary-sized row per token). The logits are spent afterwards: feed a token
+    /// before sampling again.
+    public func sampleNext(with sampler: inout Sampler) -> Int {
+        logits.withUnsafeMutableBufferPointer { sampler.sample(logits: $0, recent: tokens[...]) }
+    }
+
     /// Feeds tokens (prompt or continuation) and keeps the logits of the last one.
     public func feed(_ ids: [Int], progress: ((Int, Int) -> Void)? = nil) throws {
         guard !ids.isEmpty else { return }
@@ -252,15 +259,16 @@ public final class Session {
 // MARK: - Incremental text
 
 /// Turns token ids into text as they arrive, holding back incomplete UTF-8 sequences.
-struct TextAccumulator {
+/// (`package`: the server's stop-string stream decodes through it too.)
+package struct TextAccumulator {
     let tokenizer: any Tokenizer
     private var pending: [UInt8] = []
     private var text = ""
 
-    init(tokenizer: any Tokenizer) { self.tokenizer = tokenizer }
+    package init(tokenizer: any Tokenizer) { self.tokenizer = tokenizer }
 
     /// Adds a token; returns the newly completed text.
-    mutating func append(_ id: Int) -> String {
+    package mutating func append(_ id: Int) -> String {
         pending += tokenizer.pieceBytes(id)
         // Emit everything up to the last complete UTF-8 character.
         var end = pending.count
@@ -278,8 +286,18 @@ struct TextAccumulator {
         return piece
     }
 
+    /// The bytes of an incomplete last character, decoded (as U+FFFD), and added to the text.
+    package mutating func flush() -> String {
+        guard !pending.isEmpty else { return "" }
+        let rest = String(decoding: pending, as: UTF8.self)
+        pending = []
+        text += rest
+        return rest
+    }
+
+    /// All the text, once generation has ended.
     mutating func finish() -> String {
-        if !pending.isEmpty { text += String(decoding: pending, as: UTF8.self); pending = [] }
+        _ = flush()
         return text
     }
 }

@@ -7,11 +7,11 @@ import IndexMem
 // MARK: - Root command
 
 @main
-struct IndexMemCommand: ParsableCommand {
+struct IndexMemCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "indexmem",
         abstract: "Run GGUF language models with a bounded KV cache.",
-        subcommands: [GenerateCommand.self, InfoCommand.self, BenchCommand.self, EvalCommand.self])
+        subcommands: [GenerateCommand.self, InfoCommand.self, BenchCommand.self, EvalCommand.self, ServeCommand.self])
 }
 
 // MARK: - Shared argument groups

@@ -1,0 +1,246 @@
+// IndexMem — server. Apache-2.0.
+//
+// From an OpenAI request body to a `GenerationRequest`: every field checked, the prompt
+// rendered through the model's chat template and tokenized, the cache settings merged with
+// the server's defaults, the KV reservation computed.
+
+import IndexMem
+
+// MARK: - Parsed request
+
+/// Which endpoint a request came to.
+package enum Endpoint: Sendable {
+    case completion, chat
+}
+
+/// A validated generation request and how to answer it.
+package struct ParsedRequest: Sendable {
+    package var generation: GenerationRequest
+    var stream: Bool
+    var includeUsage: Bool
+    var model: String
+}
+
+// MARK: - Parser
+
+package struct RequestParser: Sendable {
+    let engine: Engine
+    let options: ServerOptions
+    let modelID: String
+
+    package init(engine: Engine, options: ServerOptions, modelID: String) {
+        self.engine = engine
+        self.options = options
+        self.modelID = modelID
+    }
+
+    /// Names a request may give in `model`.
+    package func accepts(model: String) -> Bool {
+        let file = engine.path.split(separator: "/").last.map(String.init) ?? engine.path
+        return model == modelID || model == file || model == engine.path
+    }
+
+    package func parse(_ body: JSONObject, endpoint: Endpoint) throws(APIError) -> ParsedRequest {
+        let c = engine.configuration
+        // MARK: Model and response shape
+        let model = try body.string("model") ?? modelID
+        guard accepts(model: model) else { throw .modelNotFound(model) }
+        if let n = try body.int("n"), n != 1 { throw .invalidRequest("'n' must be 1 (one choice per request)", param: "n") }
+        if try body.bool("echo") == true { throw .invalidRequest("'echo' is not supported", param: "echo") }
+        if let lp = body["logprobs"], lp != .bool(false) { throw .invalidRequest("'logprobs' is not supported", param: "logprobs") }
+        if endpoint == .chat, body["tools"] != nil || body["functions"] != nil {
+            throw .invalidRequest("tools and functions are not supported", param: "tools")
+        }
+        let stream = try body.bool("stream") ?? false
+        let includeUsage = try body.object("stream_options")?.bool("include_usage") ?? false
+
+        // MARK: Prompt
+        let (prompt, lastTurnTokens) = try promptTokens(body, endpoint: endpoint)
+        guard !prompt.isEmpty else { throw .invalidRequest("the prompt is empty", param: endpoint == .chat ? "messages" : "prompt") }
+
+        // MARK: Length
+        var maxTokens = try body.int("max_completion_tokens", in: 0...c.contextLength)
+        if maxTokens == nil { maxTokens = try body.int("max_tokens", in: 0...c.contextLength) }
+        if prompt.count > c.contextLength || (prompt.count == c.contextLength && maxTokens != 0) {
+            throw .exceedsContext(promptTokens: prompt.count, contextLength: c.contextLength)
+        }
+        let resolvedMax = maxTokens ?? min(options.defaultMaxTokens, c.contextLength - prompt.count)
+
+        // MARK: Sampling (llama.cpp's server defaults)
+        var sampling = SamplingOptions(temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, repetitionPenalty: 1,
+                                       seed: UInt64.random(in: 0...UInt64.max))
+        if let t = try body.double("temperature", in: 0...2) { sampling.temperature = Float(t) }
+        if let p = try body.double("top_p", in: 0...1) { sampling.topP = Float(p) }
+        if let k = try body.int("top_k", in: 0...c.vocabularySize) { sampling.topK = k }
+        if let p = try body.double("min_p", in: 0...1) { sampling.minP = Float(p) }
+        if let r = try body.double("repeat_penalty", in: 0.01...10) { sampling.repetitionPenalty = Float(r) }
+        if let s = try body.int("seed") { sampling.seed = UInt64(bitPattern: Int64(s)) }
+        // Accepted for compatibility; checked, not applied.
+        _ = try body.double("presence_penalty", in: -2...2)
+        _ = try body.double("frequency_penalty", in: -2...2)
+
+        let stops = try stopStrings(body)
+        let ignoreEndOfTurn = try body.bool("ignore_eos") ?? false
+        let cache = try cacheConfiguration(body, promptTokens: prompt.count, protectLast: lastTurnTokens)
+        let reservation: Int
+        do {
+            reservation = try cache.kvBytesBound(model: c, promptTokens: prompt.count, totalTokens: prompt.count + resolvedMax)
+        } catch {
+            throw .invalidRequest(error.description, param: "kv_policy")
+        }
+        return ParsedRequest(
+            generation: GenerationRequest(promptTokens: prompt, maxTokens: resolvedMax, sampling: sampling, stopStrings: stops,
+                                          ignoreEndOfTurn: ignoreEndOfTurn, cache: cache, reservation: reservation),
+            stream: stream, includeUsage: includeUsage, model: model)
+    }
+
+    // MARK: - Prompt
+
+    /// The prompt's token ids and, for a chat, how many tokens its last turn takes (header,
+    /// text, end of turn and the assistant's header).
+    private func promptTokens(_ body: JSONObject, endpoint: Endpoint) throws(APIError) -> ([Int], Int?) {
+        switch endpoint {
+        case .completion:
+            guard let p = body["prompt"] else { throw .invalidRequest("'prompt' is required", param: "prompt", code: "missing_field") }
+            switch p {
+            case .string(let s): return (engine.tokenize(s, parseSpecial: true), nil)
+            case .array(let items):
+                if items.count == 1, case .string(let s) = items[0] { return (engine.tokenize(s, parseSpecial: true), nil) }
+                if items.count == 1, case .array(let ids) = items[0] { return (try tokenIds(ids), nil) }
+                if items.allSatisfy({ if case .number = $0 { return true } else { return false } }) { return (try tokenIds(items), nil) }
+                throw .invalidRequest("'prompt' must be a string, an array of token ids, or an array of one of those", param: "prompt")
+            default:
+                throw .invalidRequest("'prompt' must be a string or an array of token ids, got \(p.typeName)", param: "prompt")
+            }
+        case .chat:
+            guard let template = engine.chatTemplate else {
+                throw .invalidRequest("this model has no chat template; use /v1/completions", code: "no_chat_template")
+            }
+            guard let list = try body.array("messages") else {
+                throw .invalidRequest("'messages' is required", param: "messages", code: "missing_field")
+            }
+            guard !list.isEmpty else { throw .invalidRequest("'messages' must not be empty", param: "messages") }
+            var messages: [ChatMessage] = []
+            for (i, item) in list.enumerated() {
+                guard case .object(let fields) = item else {
+                    throw .invalidRequest("'messages[\(i)]' must be an object, got \(item.typeName)", param: "messages")
+                }
+                let m = JSONObject(fields: fields, path: "messages[\(i)].")
+                guard var role = try m.string("role") else {
+                    throw .invalidRequest("'messages[\(i)].role' is required", param: "messages", code: "missing_field")
+                }
+                if role == "developer" { role = "system" }
+                guard ["system", "user", "assistant"].contains(role) else {
+                    throw .invalidRequest("'messages[\(i)].role' must be system, user or assistant, got '\(role)'", param: "messages")
+                }
+                messages.append(ChatMessage(role: role, content: try content(m, index: i)))
+            }
+            let full = template.render(messages: messages, addGenerationPrompt: true)
+            let head = template.render(messages: Array(messages.dropLast()), addGenerationPrompt: false)
+            let ids = engine.tokenize(full, parseSpecial: true)
+            var lastTurn: Int? = nil
+            if full.hasPrefix(head) {
+                let tail = String(full.dropFirst(head.count))
+                lastTurn = engine.tokenizer.encode(tail, addSpecial: false, parseSpecial: true).count
+            }
+            return (ids, lastTurn)
+        }
+    }
+
+    private func content(_ m: JSONObject, index i: Int) throws(APIError) -> String {
+        guard let value = m["content"] else { throw .invalidRequest("'messages[\(i)].content' is required", param: "messages", code: "missing_field") }
+        switch value {
+        case .string(let s): return s
+        case .array(let parts):
+            var text = ""
+            for (j, part) in parts.enumerated() {
+                guard case .object(let f) = part, f["type"] == .string("text"), case .string(let t)? = f["text"] else {
+                    throw .invalidRequest("'messages[\(i)].content[\(j)]' must be {\"type\": \"text\", \"text\": ...}; only text is supported",
+                                          param: "messages")
+                }
+                text += t
+            }
+            return text
+        default:
+            throw .invalidRequest("'messages[\(i)].content' must be a string or an array of text parts, got \(value.typeName)",
+                                  param: "messages")
+        }
+    }
+
+    private func tokenIds(_ items: [JSONValue]) throws(APIError) -> [Int] {
+        let vocab = engine.configuration.vocabularySize
+        var ids: [Int] = []
+        ids.reserveCapacity(items.count)
+        for item in items {
+            guard case .number(let d) = item, d.rounded() == d, d >= 0, d < Double(vocab) else {
+                throw .invalidRequest("token ids in 'prompt' must be integers in 0..<\(vocab)", param: "prompt")
+            }
+            ids.append(Int(d))
+        }
+        return ids
+    }
+
+    private func stopStrings(_ body: JSONObject) throws(APIError) -> [String] {
+        guard let v = body["stop"] else { return [] }
+        var stops: [String]
+        switch v {
+        case .string(let s): stops = [s]
+        case .array(let items):
+            stops = []
+            for item in items {
+                guard case .string(let s) = item else { throw .invalidRequest("'stop' must be a string or an array of strings", param: "stop") }
+                stops.append(s)
+            }
+        default: throw .invalidRequest("'stop' must be a string or an array of strings, got \(v.typeName)", param: "stop")
+        }
+        guard stops.count <= 4 else { throw .invalidRequest("'stop' may hold at most 4 strings", param: "stop") }
+        guard stops.allSatisfy({ $0.utf8.count <= 256 }) else { throw .invalidRequest("each stop string may be at most 256 bytes", param: "stop") }
+        return stops.filter { !$0.isEmpty }
+    }
+
+    // MARK: - Cache settings
+
+    /// The server's defaults overridden by `kv_policy`, `kv_budget` or `kv_ratio`, `kv_mode`,
+    /// `kv_sinks`, `kv_window`. For a chat, the recent window grows to cover the last turn
+    /// (within the budget), so its template tokens are never evicted.
+    private func cacheConfiguration(_ body: JSONObject, promptTokens: Int, protectLast lastTurn: Int?) throws(APIError) -> CacheConfiguration {
+        var cache = options.cache
+        let budget = try body.int("kv_budget", in: 1...Int(Int32.max))
+        let ratio = try body.double("kv_ratio")
+        if budget != nil && ratio != nil { throw .invalidRequest("give either 'kv_budget' or 'kv_ratio', not both", param: "kv_budget") }
+        if let policy = try body.string("kv_policy") {
+            cache.policy = policy
+            do {
+                if try cache.resolvedPolicy().policy == nil { cache.budget = nil; cache.ratio = nil }
+            } catch { throw .invalidRequest(error.description, param: "kv_policy") }
+        }
+        if let budget { cache.budget = budget; cache.ratio = nil }
+        if let ratio { cache.ratio = ratio; cache.budget = nil }
+        if let mode = try body.string("kv_mode") {
+            guard let m = CacheConfiguration.Mode(rawValue: mode) else {
+                throw .invalidRequest("'kv_mode' must be one of \(CacheConfiguration.Mode.allCases.map(\.rawValue).joined(separator: ", ")), got '\(mode)'",
+                                      param: "kv_mode")
+            }
+            cache.mode = m
+        }
+        if let s = try body.int("kv_sinks", in: 0...4096) { cache.sinks = s }
+        if let w = try body.int("kv_window", in: 0...Int(Int32.max)) { cache.window = w }
+        do {
+            if try cache.resolvedPolicy().policy != nil && cache.budget == nil && cache.ratio == nil {
+                throw APIError.invalidRequest("kv_policy '\(cache.policy)' evicts entries: give 'kv_budget' (tokens) or 'kv_ratio'",
+                                              param: "kv_budget")
+            }
+            try cache.validate()
+        } catch let e as APIError {
+            throw e
+        } catch {
+            throw .invalidRequest("\(error)", param: "kv_budget")
+        }
+        if let lastTurn, let resolved = cache.resolvedBudget(contextTokens: promptTokens), (try? cache.resolvedPolicy().policy) != nil {
+            // Budget is fixed; the window may take what the sinks leave.
+            cache.window = max(cache.window, min(lastTurn, resolved - cache.sinks))
+            if cache.ratio != nil { cache.budget = resolved; cache.ratio = nil }
+        }
+        return cache
+    }
+}

@@ -1,0 +1,392 @@
+// IndexMem — server. Apache-2.0.
+//
+// One thread owns every session and steps them in rounds: each round, every decoding request
+// advances one token, then one prefill chunk runs for the prefilling request served least so
+// far. The engine's thread pool serialises parallel regions anyway, so one stepping thread
+// shares the cores without contention, keeps inter-token latency bounded while long prompts
+// are read, and is the one place where KV memory is allocated and freed.
+//
+// Admission: a request reserves the most KV bytes its cache can hold
+// (`CacheConfiguration.kvBytesBound`) from the global pool before it gets a session; one
+// that does not fit waits in a bounded FIFO queue (no overtaking, so a large request is not
+// starved); a full queue refuses at once. A cancelled request (client gone) is dropped at
+// the next step: its session is released and its reservation returned.
+
+import Foundation
+import IndexMem
+import Synchronization
+
+// MARK: - What a request asks the scheduler
+
+/// One generation, fully validated and tokenized.
+package struct GenerationRequest: Sendable {
+    package var promptTokens: [Int]
+    package var maxTokens: Int
+    var sampling: SamplingOptions
+    var stopStrings: [String]
+    /// Generate past the end-of-turn token (llama.cpp's `ignore_eos`), up to `maxTokens`.
+    var ignoreEndOfTurn: Bool = false
+    package var cache: CacheConfiguration
+    /// KV bytes reserved from the pool for this request.
+    package var reservation: Int
+}
+
+/// What the scheduler reports to the request's handler.
+enum JobEvent: Sendable {
+    /// Text to send (possibly empty when a token completed nothing visible).
+    case text(String)
+    case finished(JobSummary)
+    case failed(APIError)
+}
+
+/// How a request ended.
+struct JobSummary: Sendable {
+    /// `stop` (end of turn or a stop string) or `length`.
+    var finishReason: String
+    var promptTokens: Int
+    var completionTokens: Int
+    var cache: CacheReport
+    var queueSeconds: Double
+    var prefillSeconds: Double
+    var decodeSeconds: Double
+}
+
+// MARK: - Job
+
+/// A request inside the scheduler. Fields below `cancelled` belong to the scheduler thread.
+final class GenerationJob: @unchecked Sendable {
+    let request: GenerationRequest
+    let events: AsyncStream<JobEvent>.Continuation
+    let enqueued = DispatchTime.now().uptimeNanoseconds
+    private let cancelledFlag = Atomic<Bool>(false)
+
+    var session: Session?
+    var sampler: Sampler
+    var text: TextStream
+    var fed = 0
+    var generated: [Int] = []
+    var admitted: UInt64 = 0
+    var prefillDone: UInt64 = 0
+    var served: UInt64 = 0
+    var kvBytes = 0
+    /// Completed, failed or cancelled: the round retires it.
+    var done = false
+
+    init(request: GenerationRequest, tokenizer: any Tokenizer, events: AsyncStream<JobEvent>.Continuation) {
+        self.request = request
+        self.events = events
+        sampler = Sampler(options: request.sampling)
+        text = TextStream(tokenizer: tokenizer, stops: request.stopStrings)
+    }
+
+    var isCancelled: Bool { cancelledFlag.load(ordering: .acquiring) }
+    func markCancelled() { cancelledFlag.store(true, ordering: .releasing) }
+    var isPrefilling: Bool { fed < request.promptTokens.count }
+}
+
+// MARK: - Scheduler
+
+/// Admission against the KV pool and fair stepping of the admitted sessions.
+final class Scheduler: @unchecked Sendable {
+    let engine: Engine
+    let poolBytes: Int
+    let maxQueue: Int
+    let maxActive: Int
+    let metrics: ServerMetrics
+
+    private let condition = NSCondition()
+    // Guarded by `condition`:
+    private var waiting: [GenerationJob] = []
+    private var active: [GenerationJob] = []
+    private var reserved = 0
+    private var accepting = true
+    private var running = false
+    private var stopped = false
+    private var thread: Thread?
+    /// Average seconds a request holds its reservation (for `Retry-After`).
+    private var averageJobSeconds = 5.0
+
+    private let stopTokens: Set<Int>
+
+    init(engine: Engine, poolBytes: Int, maxQueue: Int, maxActive: Int, metrics: ServerMetrics) {
+        self.engine = engine
+        self.poolBytes = poolBytes
+        self.maxQueue = maxQueue
+        self.maxActive = maxActive
+        self.metrics = metrics
+        stopTokens = engine.stopTokens
+        metrics.setPool(bytes: poolBytes)
+    }
+
+    /// Starts the stepping thread (once).
+    func start() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !running else { return }
+        running = true
+        let t = Thread { [self] in loop() }
+        t.name = "indexmem-scheduler"
+        t.stackSize = 4 << 20
+        thread = t
+        t.start()
+    }
+
+    /// Queues a request. Its events arrive on the returned stream; ending the stream (the
+    /// client went away) cancels it.
+    /// - Throws: `APIError` 503 when the queue is full or the server is shutting down, 400
+    ///   when the request could never fit the pool.
+    func submit(_ request: GenerationRequest) throws(APIError) -> (GenerationJob, AsyncStream<JobEvent>) {
+        guard request.reservation <= poolBytes else {
+            throw .invalidRequest(
+                "this request needs \(request.reservation) bytes of KV cache but the server's whole pool is \(poolBytes) bytes; "
+                    + "lower max_tokens, the prompt, or kv_budget", param: "kv_budget", code: "kv_pool_exceeded")
+        }
+        let (stream, continuation) = AsyncStream<JobEvent>.makeStream()
+        let job = GenerationJob(request: request, tokenizer: engine.tokenizer, events: continuation)
+        condition.lock()
+        if !accepting {
+            condition.unlock()
+            throw .shuttingDown()
+        }
+        let fitsNow = waiting.isEmpty && active.count < maxActive && reserved + request.reservation <= poolBytes
+        if !fitsNow && waiting.count >= maxQueue {
+            let retry = retryAfterLocked()
+            let queued = waiting.count
+            condition.unlock()
+            metrics.rejected()
+            throw .busy(queued: queued, retryAfter: retry)
+        }
+        // Admitted here when it fits, so the queue holds only requests that really wait (the
+        // stepping thread may be busy for a whole round before it looks).
+        if fitsNow { admitLocked(job) } else { waiting.append(job) }
+        metrics.setQueue(length: waiting.count)
+        metrics.setKV(inUse: nil, reserved: reserved, active: active.count)
+        condition.signal()
+        condition.unlock()
+        continuation.onTermination = { [weak self, weak job] _ in
+            guard let self, let job else { return }
+            self.cancel(job)
+        }
+        return (job, stream)
+    }
+
+    /// Cancels a request: a queued one leaves the queue now, an admitted one at its next step.
+    func cancel(_ job: GenerationJob) {
+        job.markCancelled()
+        condition.lock()
+        var dequeued = false
+        if let i = waiting.firstIndex(where: { $0 === job }) {
+            waiting.remove(at: i)
+            metrics.setQueue(length: waiting.count)
+            dequeued = true
+        }
+        condition.signal()
+        condition.unlock()
+        if dequeued {
+            metrics.cancelled(evictions: 0)
+            job.events.finish()  // calls onTermination, which comes back here: not under the lock
+        }
+    }
+
+    /// Stops admitting: new requests get 503, queued ones are refused; admitted ones run on.
+    func stopAccepting() {
+        condition.lock()
+        accepting = false
+        let refused = waiting
+        waiting.removeAll()
+        metrics.setQueue(length: 0)
+        condition.signal()
+        condition.unlock()
+        for job in refused {
+            job.events.yield(.failed(.shuttingDown()))
+            job.events.finish()
+        }
+    }
+
+    /// Requests admitted and not finished.
+    var activeCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return active.count
+    }
+
+    /// Cancels every admitted request (their clients get what was generated so far).
+    func cancelAll() {
+        condition.lock()
+        let all = active
+        condition.unlock()
+        for job in all { job.markCancelled() }
+    }
+
+    /// Ends the stepping thread after the admitted requests are done or cancelled.
+    func stop() {
+        stopAccepting()
+        condition.lock()
+        stopped = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func retryAfterLocked() -> Int {
+        let rounds = Double(waiting.count + 1) / Double(max(1, min(maxActive, max(active.count, 1))))
+        return max(1, min(60, Int((averageJobSeconds * rounds).rounded(.up))))
+    }
+
+    // MARK: Stepping thread
+
+    private func loop() {
+        while true {
+            condition.lock()
+            admitLocked()
+            while active.isEmpty && !stopped {
+                condition.wait()
+                admitLocked()
+            }
+            if active.isEmpty && stopped {
+                running = false
+                condition.unlock()
+                return
+            }
+            let round = active
+            condition.unlock()
+
+            for job in round where job.session == nil && !job.done { open(job) }
+            // Decode: one token for each.
+            for job in round where !job.done && job.session != nil && !job.isPrefilling && !job.isCancelled { step(job) }
+            // Prefill: one chunk for the prompt served least so far.
+            if let job = round.filter({ !$0.done && $0.session != nil && $0.isPrefilling && !$0.isCancelled }).min(by: { $0.served < $1.served }) {
+                step(job)
+            }
+            // Retire what ended.
+            var inUse = 0
+            var finished: [GenerationJob] = []
+            for job in round {
+                if job.isCancelled && !job.done { finishCancelled(job) }
+                if job.done { finished.append(job) } else { inUse += job.kvBytes }
+            }
+            condition.lock()
+            if !finished.isEmpty {
+                active.removeAll { job in finished.contains { $0 === job } }
+                for job in finished {
+                    reserved -= job.request.reservation
+                    let seconds = Double(DispatchTime.now().uptimeNanoseconds - job.admitted) / 1e9
+                    averageJobSeconds = 0.8 * averageJobSeconds + 0.2 * seconds
+                }
+            }
+            metrics.setKV(inUse: inUse, reserved: reserved, active: active.count)
+            condition.unlock()
+        }
+    }
+
+    /// Moves queued requests that fit into the active set, in order. Caller holds the lock.
+    private func admitLocked() {
+        while let job = waiting.first {
+            if job.isCancelled { waiting.removeFirst(); continue }
+            guard active.count < maxActive, reserved + job.request.reservation <= poolBytes else { break }
+            waiting.removeFirst()
+            admitLocked(job)
+        }
+        metrics.setQueue(length: waiting.count)
+        metrics.setKV(inUse: nil, reserved: reserved, active: active.count)
+    }
+
+    /// Reserves the job's bytes and makes it active. Caller holds the lock and checked the fit.
+    private func admitLocked(_ job: GenerationJob) {
+        reserved += job.request.reservation
+        job.admitted = DispatchTime.now().uptimeNanoseconds
+        active.append(job)
+        metrics.admitted(queueSeconds: Double(job.admitted - job.enqueued) / 1e9)
+    }
+
+    /// Makes the job's session (on this thread: the memory is the scheduler's to account).
+    private func open(_ job: GenerationJob) {
+        guard !job.isCancelled else { return }  // retired by the round
+        do {
+            let session = try engine.makeSession(cache: job.request.cache)
+            try session.prepare(contextTokens: job.request.promptTokens.count)
+            job.session = session
+        } catch {
+            fail(job, error)
+        }
+    }
+
+    /// One step: a prefill chunk, or one generated token.
+    private func step(_ job: GenerationJob) {
+        guard let session = job.session else { return }
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer {
+            job.served += DispatchTime.now().uptimeNanoseconds - start
+            job.kvBytes = job.session?.kvBytes ?? 0
+        }
+        let prompt = job.request.promptTokens
+        do {
+            if job.isPrefilling {
+                let n = min(job.request.cache.chunk, prompt.count - job.fed)
+                try session.feed(Array(prompt[job.fed..<(job.fed + n)]))
+                job.fed += n
+                metrics.promptTokens(n)
+                if !job.isPrefilling {
+                    if job.request.cache.mode == .prefillThenCompress && !session.compressed { session.compress() }
+                    job.prefillDone = DispatchTime.now().uptimeNanoseconds
+                    if job.request.maxTokens == 0 || session.remainingPositions == 0 { complete(job, reason: "length") }
+                }
+                return
+            }
+            let next = session.sampleNext(with: &job.sampler)
+            if !job.request.ignoreEndOfTurn && stopTokens.contains(next) { complete(job, reason: "stop"); return }
+            job.generated.append(next)
+            metrics.generatedTokens(1)
+            let (piece, stopped) = job.text.append(next)
+            if !piece.isEmpty { job.events.yield(.text(piece)) }
+            if stopped { complete(job, reason: "stop"); return }
+            if job.generated.count >= job.request.maxTokens || session.remainingPositions <= 0 {
+                complete(job, reason: "length")
+                return
+            }
+            try session.feed([next])
+        } catch {
+            fail(job, error)
+        }
+    }
+
+    private func complete(_ job: GenerationJob, reason: String) {
+        guard let session = job.session else { return }
+        let rest = job.text.finish()
+        if !rest.isEmpty { job.events.yield(.text(rest)) }
+        let now = DispatchTime.now().uptimeNanoseconds
+        let report = session.cacheReport()
+        metrics.completed(evictions: report.evictions)
+        job.events.yield(.finished(JobSummary(
+            finishReason: reason, promptTokens: job.request.promptTokens.count, completionTokens: job.generated.count,
+            cache: report, queueSeconds: Double(job.admitted - job.enqueued) / 1e9,
+            prefillSeconds: Double(job.prefillDone - job.admitted) / 1e9,
+            decodeSeconds: Double(now - job.prefillDone) / 1e9)))
+        release(job)
+    }
+
+    /// Ends a cancelled job: frees its session now.
+    private func finishCancelled(_ job: GenerationJob) {
+        metrics.cancelled(evictions: job.session?.cacheReport().evictions ?? 0)
+        release(job)
+    }
+
+    private func release(_ job: GenerationJob) {
+        job.events.finish()
+        job.session = nil
+        job.kvBytes = 0
+        job.done = true
+    }
+
+    private func fail(_ job: GenerationJob, _ error: any Error) {
+        let apiError: APIError
+        switch error {
+        case let e as APIError: apiError = e
+        case EngineError.promptTooLong(let tokens, let limit): apiError = .exceedsContext(promptTokens: tokens, contextLength: limit)
+        case let e as EngineError: apiError = .invalidRequest(e.description)
+        default: apiError = .internalError("generation failed: \(error)")
+        }
+        metrics.failed()
+        job.events.yield(.failed(apiError))
+        release(job)
+    }
+}

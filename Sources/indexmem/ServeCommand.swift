@@ -1,0 +1,69 @@
+// IndexMem — command line. Apache-2.0.
+
+import ArgumentParser
+import Foundation
+import IndexMem
+import IndexMemServer
+
+// MARK: - serve
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the model over an OpenAI-compatible HTTP API with a bounded KV pool.",
+        discussion: """
+            Routes: GET /health, GET /v1/models, POST /v1/completions, POST /v1/chat/completions (both with \
+            "stream": true), POST /tokenize, POST /detokenize, GET /metrics (Prometheus). Requests may set \
+            kv_policy, kv_budget or kv_ratio, kv_mode, kv_sinks, kv_window; the cache options below are their defaults. \
+            A request is admitted when its KV reservation fits the pool; others wait in a bounded queue, and a full \
+            queue answers 503 with Retry-After. SIGTERM or SIGINT stops admission, lets running requests finish \
+            (--shutdown-grace seconds), then exits.
+            """)
+
+    @OptionGroup var model: ModelArguments
+    @OptionGroup var cache: CacheArguments
+
+    @Option(name: .long, help: "Address to bind (default: $INDEXMEM_HOST, else 127.0.0.1).") var host: String?
+    @Option(name: .long, help: "TCP port, 0 for any free one (default: $INDEXMEM_PORT, else 8080).") var port: Int?
+    @Option(name: .long, help: "Global KV byte pool, e.g. 256M or 1G (default: $INDEXMEM_KV_POOL_BYTES, else 4 full-context sequences).")
+    var kvPoolBytes: String?
+    @Option(name: .long, help: "Requests that may wait for KV memory before 503.") var maxQueue: Int = 32
+    @Option(name: .long, help: "Requests that run at once (each has a session and a few MB of scratch).") var maxActive: Int = 8
+    @Option(name: .long, help: "Largest request body, e.g. 4M.") var maxBodyBytes: String = "4M"
+    @Option(name: .long, help: "max_tokens of a request that gives none.") var defaultMaxTokens: Int = 512
+    @Option(name: .long, help: "The model id clients use (default: the file name without .gguf).") var alias: String?
+    @Option(name: .long, help: "Seconds running requests get to finish on SIGTERM/SIGINT.") var shutdownGrace: Double = 30
+
+    func validate() throws {
+        if let p = resolvedPort(), !(0...65535).contains(p) { throw ValidationError("--port must be in 0...65535") }
+        if maxQueue < 0 { throw ValidationError("--max-queue must not be negative") }
+        if maxActive < 1 { throw ValidationError("--max-active must be at least 1") }
+        if defaultMaxTokens < 0 { throw ValidationError("--default-max-tokens must not be negative") }
+        if shutdownGrace < 0 { throw ValidationError("--shutdown-grace must not be negative") }
+        if ServerOptions.parseBytes(maxBodyBytes) == nil { throw ValidationError("--max-body-bytes: not a byte count: \(maxBodyBytes)") }
+        if let text = resolvedPool(), (ServerOptions.parseBytes(text) ?? 0) <= 0 {
+            throw ValidationError("--kv-pool-bytes: not a positive byte count: \(text) (e.g. 268435456, 256M, 1G)")
+        }
+    }
+
+    private var environment: [String: String] { ProcessInfo.processInfo.environment }
+    private func resolvedPort() -> Int? { port ?? environment["INDEXMEM_PORT"].flatMap { Int($0) } }
+    private func resolvedPool() -> String? { kvPoolBytes ?? environment["INDEXMEM_KV_POOL_BYTES"].flatMap { $0.isEmpty ? nil : $0 } }
+
+    func run() async throws {
+        var options = ServerOptions()
+        options.host = host ?? environment["INDEXMEM_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
+        options.port = resolvedPort() ?? 8080
+        options.cache = try cache.configuration()
+        options.kvPoolBytes = resolvedPool().flatMap(ServerOptions.parseBytes)
+        options.maxQueue = maxQueue
+        options.maxActive = maxActive
+        options.maxBodyBytes = ServerOptions.parseBytes(maxBodyBytes) ?? options.maxBodyBytes
+        options.defaultMaxTokens = defaultMaxTokens
+        options.modelAlias = alias
+        options.shutdownGraceSeconds = shutdownGrace
+        let engine = try model.loadEngine(progress: true)
+        let server = try InferenceServer(engine: engine, options: options)
+        try await server.run()
+    }
+}
