@@ -51,6 +51,11 @@ public struct CacheReport: Sendable, Codable {
     public var evictions: Int
     /// Entries held now, the most of any layer.
     public var entries: Int
+    /// Layers that attend through a sliding window; each keeps at most `slidingWindow`
+    /// entries (plus one block), whatever the policy; the budget applies to the other layers.
+    public var slidingLayers: Int = 0
+    /// The sliding window of those layers, if any.
+    public var slidingWindow: Int? = nil
 }
 
 /// The outcome of `Session.generate`.
@@ -199,8 +204,10 @@ public final class Session {
                            budget: budget, kvBytes: kvBytes, kvBytesPeak: kvBytesPeak,
                            kvBytesFullCache: tokens.count * perToken,
                            memoryBytes: caches.reduce(0) { $0 + $1.auxiliaryBytes },
-                           evictions: caches.reduce(0) { $0 + $1.evictions },
-                           entries: caches.map(\.count).max() ?? 0)
+                           // Window drops of sliding-window layers are not policy evictions.
+                           evictions: caches.enumerated().reduce(0) { $0 + (c.slidingWindow(layer: $1.offset) == nil ? $1.element.evictions : 0) },
+                           entries: caches.map(\.count).max() ?? 0,
+                           slidingLayers: c.slidingLayerCount, slidingWindow: c.slidingWindow)
     }
 }
 

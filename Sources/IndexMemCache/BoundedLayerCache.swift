@@ -213,3 +213,22 @@ public final class BoundedLayerCache: LayerCache {
         }
     }
 }
+
+// MARK: - Sliding-window layers
+
+extension BoundedLayerCache {
+    /// The cache of a sliding-window layer (Gemma 3's local layers, Mistral): it keeps the
+    /// newest `window` entries, all that the layer's next queries can still see (a query at
+    /// position p sees positions above p - window), plus one block while it is attended. Like
+    /// llama.cpp's SWA cache, its memory does not grow with the context. Its attention masks by
+    /// position, so its output equals a full cache's up to float summation order.
+    /// - Parameters:
+    ///   - shape: the layer's shape; `shape.slidingWindow` must be set.
+    ///   - chunk: the largest block appended at once.
+    public static func slidingWindow(shape: AttentionShape, chunk: Int, layer: Int, layerCount: Int) -> BoundedLayerCache {
+        precondition(shape.slidingWindow != nil, "slidingWindow cache for a layer without a window")
+        let window = shape.slidingWindow!
+        return BoundedLayerCache(shape: shape, layer: layer, layerCount: layerCount, budget: window, capacity: window + chunk,
+                                 selector: BudgetSelector(sinks: 0, window: 0), policy: WindowPolicy())
+    }
+}
