@@ -122,39 +122,52 @@ extension Q4_K {
         return (isum, kMinSum(sm, y))
     }
 
-    /// Integer sums of 64-value sub-block `j` (0..<4) of one weight block against four Q8_K
-    /// blocks: I = scale x q x q8 over its two 32-value groups, M = their minimums x group sums.
+    /// Integer sums of the four 64-value sub-blocks of one weight block against four Q8_K
+    /// blocks: `i[j]` = scale x q x q8 over sub-block j's two 32-value groups, `m[j]` = their
+    /// minimums x group sums (lanes: the four activation rows).
     @inlinable @inline(__always)
-    static func subBlockSums4(_ x: UnsafeRawPointer, _ j: Int, _ y0: UnsafeRawPointer, _ y1: UnsafeRawPointer,
-                              _ y2: UnsafeRawPointer, _ y3: UnsafeRawPointer) -> (SIMD4<Int32>, SIMD4<Int32>) {
+    static func subBlockSums4(_ x: UnsafeRawPointer, _ y0: UnsafeRawPointer, _ y1: UnsafeRawPointer,
+                              _ y2: UnsafeRawPointer, _ y3: UnsafeRawPointer)
+        -> (i: (SIMD4<Int32>, SIMD4<Int32>, SIMD4<Int32>, SIMD4<Int32>), m: (SIMD4<Int32>, SIMD4<Int32>, SIMD4<Int32>, SIMD4<Int32>)) {
         let sm = unsafeBitCast(kScalesAndMins(x + 4), to: SIMD16<UInt8>.self)
-        @inline(__always) func m(_ y: UnsafeRawPointer) -> Int32 {
-            let b = (y + 260).loadUnaligned(as: SIMD16<Int16>.self)
-            let g0 = Int32(b[4 * j]) &+ Int32(b[4 * j + 1]), g1 = Int32(b[4 * j + 2]) &+ Int32(b[4 * j + 3])
-            return Int32(sm[8 + 2 * j]) &* g0 &+ Int32(sm[9 + 2 * j]) &* g1
+        // Minimums x 32-value group sums, per sub-block j: m[2j] g[2j] + m[2j+1] g[2j+1].
+        let mins = SIMD8<Int32>(truncatingIfNeeded: sm.highHalf)
+        @inline(__always) func groupSums(_ y: UnsafeRawPointer) -> SIMD4<Int32> {
+            let b = SIMD16<Int32>(truncatingIfNeeded: (y + 260).loadUnaligned(as: SIMD16<Int16>.self))
+            let g = SIMD8<Int32>(b[0] &+ b[1], b[2] &+ b[3], b[4] &+ b[5], b[6] &+ b[7],
+                                 b[8] &+ b[9], b[10] &+ b[11], b[12] &+ b[13], b[14] &+ b[15]) &* mins
+            return SIMD4(g[0] &+ g[1], g[2] &+ g[3], g[4] &+ g[5], g[6] &+ g[7])
         }
-        let minimums = SIMD4(m(y0), m(y1), m(y2), m(y3))
+        let g0 = groupSums(y0), g1 = groupSums(y1), g2 = groupSums(y2), g3 = groupSums(y3)
+        let m = (SIMD4(g0[0], g1[0], g2[0], g3[0]), SIMD4(g0[1], g1[1], g2[1], g3[1]),
+                 SIMD4(g0[2], g1[2], g2[2], g3[2]), SIMD4(g0[3], g1[3], g2[3], g3[3]))
         #if arch(x86_64)
         let m4 = _mm256_set1_epi8(0x0f)
         let (scales, _) = kScalesAndMinsAVX2(x + 4)
-        let bits = loadBytes(x + 16 + 32 * j)
-        let lo = _mm256_and_si256(bits, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4)
-        let sl = kScaleShuffle(scales, 2 * j), sh = kScaleShuffle(scales, 2 * j + 1)
-        let o = 4 + 64 * j
-        @inline(__always) func i(_ y: UnsafeRawPointer) -> Int32 {
-            hsumInt(_mm256_add_epi32(_mm256_madd_epi16(sl, _mm256_maddubs_epi16(lo, loadBytes(y + o))),
-                                     _mm256_madd_epi16(sh, _mm256_maddubs_epi16(hi, loadBytes(y + o + 32)))))
+        @inline(__always) func sub(_ j: Int) -> SIMD4<Int32> {
+            let bits = loadBytes(x + 16 + 32 * j)
+            let lo = _mm256_and_si256(bits, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4)
+            let sl = kScaleShuffle(scales, 2 * j), sh = kScaleShuffle(scales, 2 * j + 1)
+            let o = 4 + 64 * j
+            @inline(__always) func i(_ y: UnsafeRawPointer) -> __m256i {
+                _mm256_add_epi32(_mm256_madd_epi16(sl, _mm256_maddubs_epi16(lo, loadBytes(y + o))),
+                                 _mm256_madd_epi16(sh, _mm256_maddubs_epi16(hi, loadBytes(y + o + 32))))
+            }
+            return hsumInt4(i(y0), i(y1), i(y2), i(y3))
         }
-        return (SIMD4(i(y0), i(y1), i(y2), i(y3)), minimums)
+        return ((sub(0), sub(1), sub(2), sub(3)), m)
         #else
-        let bytes = (x + 16 + 32 * j).loadUnaligned(as: SIMD32<UInt8>.self)
-        let lo = SIMD32<Int32>(truncatingIfNeeded: bytes & 0x0f), hi = SIMD32<Int32>(truncatingIfNeeded: bytes &>> 4)
-        @inline(__always) func i(_ y: UnsafeRawPointer) -> Int32 {
-            let ylo = SIMD32<Int32>(truncatingIfNeeded: (y + 4 + 64 * j).loadUnaligned(as: SIMD32<Int8>.self))
-            let yhi = SIMD32<Int32>(truncatingIfNeeded: (y + 36 + 64 * j).loadUnaligned(as: SIMD32<Int8>.self))
-            return Int32(sm[2 * j]) &* (lo &* ylo).wrappedSum() &+ Int32(sm[2 * j + 1]) &* (hi &* yhi).wrappedSum()
+        @inline(__always) func sub(_ j: Int) -> SIMD4<Int32> {
+            let bytes = (x + 16 + 32 * j).loadUnaligned(as: SIMD32<UInt8>.self)
+            let lo = SIMD32<Int32>(truncatingIfNeeded: bytes & 0x0f), hi = SIMD32<Int32>(truncatingIfNeeded: bytes &>> 4)
+            @inline(__always) func i(_ y: UnsafeRawPointer) -> Int32 {
+                let ylo = SIMD32<Int32>(truncatingIfNeeded: (y + 4 + 64 * j).loadUnaligned(as: SIMD32<Int8>.self))
+                let yhi = SIMD32<Int32>(truncatingIfNeeded: (y + 36 + 64 * j).loadUnaligned(as: SIMD32<Int8>.self))
+                return Int32(sm[2 * j]) &* (lo &* ylo).wrappedSum() &+ Int32(sm[2 * j + 1]) &* (hi &* yhi).wrappedSum()
+            }
+            return SIMD4(i(y0), i(y1), i(y2), i(y3))
         }
-        return (SIMD4(i(y0), i(y1), i(y2), i(y3)), minimums)
+        return ((sub(0), sub(1), sub(2), sub(3)), m)
         #endif
     }
 
@@ -174,11 +187,11 @@ extension Q4_K {
                                       y2.loadUnaligned(as: Float.self), y3.loadUnaligned(as: Float.self))
                 let dd = Half.toFloat(x.loadUnaligned(as: UInt16.self)) * yd
                 let dm = Half.toFloat(x.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * yd
-                for j in 0..<4 {
-                    let (i, m) = subBlockSums4(x, j, y0, y1, y2, y3)
-                    acc = acc.addingProduct(SIMD4<Float>(i), dd)
-                    accm = accm.addingProduct(SIMD4<Float>(m), dm)
-                }
+                let (i, m) = subBlockSums4(x, y0, y1, y2, y3)
+                acc = acc.addingProduct(SIMD4<Float>(i.0), dd); accm = accm.addingProduct(SIMD4<Float>(m.0), dm)
+                acc = acc.addingProduct(SIMD4<Float>(i.1), dd); accm = accm.addingProduct(SIMD4<Float>(m.1), dm)
+                acc = acc.addingProduct(SIMD4<Float>(i.2), dd); accm = accm.addingProduct(SIMD4<Float>(m.2), dm)
+                acc = acc.addingProduct(SIMD4<Float>(i.3), dd); accm = accm.addingProduct(SIMD4<Float>(m.3), dm)
             }
             return acc - accm
         }
@@ -430,3 +443,13 @@ extension Q6_K {
         return acc
     }
 }
+
+#if arch(x86_64)
+/// Four horizontal int32 sums at once (exact; the order of integer additions does not matter).
+@inlinable @inline(__always)
+func hsumInt4(_ a: __m256i, _ b: __m256i, _ c: __m256i, _ d: __m256i) -> SIMD4<Int32> {
+    let ab = _mm256_hadd_epi32(a, b), cd = _mm256_hadd_epi32(c, d)
+    let abcd = _mm256_hadd_epi32(ab, cd)  // per 128-bit lane: a, b, c, d partial sums
+    return unsafeBitCast(_mm_add_epi32(abcd.lowHalf, abcd.highHalf), to: SIMD4<Int32>.self)
+}
+#endif
