@@ -67,6 +67,37 @@ struct GemmaOracleTests {
         #expect(abs(ppl / fixture.perplexity - 1) < 0.01)
     }
 
+    /// On real weights: a sliding layer's attention output at position p changes with the
+    /// token at p - 511 and not with any before it; a global layer's changes with all of them.
+    @Test("sliding-window layers see exactly the last 512 positions")
+    func slidingWindow() throws {
+        let model = try LoadedGemma.get()
+        let fixture = try Fixtures.load(PerplexityFixture.self, "perplexity.json", model: "gemma3")
+        let base = Array(fixture.token_ids.prefix(600))
+        func attention(_ tokens: [Int]) throws -> [Int: [Float]] {
+            let t = Transformer(weights: model.weights, maxChunk: 512, pool: model.pool)
+            let caches = t.makeFullCaches(capacity: tokens.count)
+            var out: [Int: [Float]] = [:]
+            t.observer = { layer, name, values, rows, columns in
+                if (layer == 0 || layer == 5) && name == "kqv_out" && rows == tokens.count - 512 {
+                    out[layer] = Array(UnsafeBufferPointer(start: values + (rows - 1) * columns, count: columns))
+                }
+            }
+            try t.forward(tokens: tokens, startPosition: 0, caches: caches, logits: .none, into: nil)
+            return out
+        }
+        let reference = try attention(base)
+        let last = base.count - 1  // 599: sees 88...599 on sliding layers
+        var far = base
+        far[last - 512] = 1000     // position 87
+        var near = base
+        near[last - 511] = 1000    // position 88
+        let farOut = try attention(far), nearOut = try attention(near)
+        #expect(farOut[0] == reference[0], "a sliding layer saw position \(last - 512)")
+        #expect(nearOut[0] != reference[0], "a sliding layer did not see position \(last - 511)")
+        #expect(farOut[5] != reference[5], "the global layer did not see position \(last - 512)")
+    }
+
     /// 16384 tokens through a session (sliding-window layers keep only their window), then
     /// greedy decoding: the logits agree with llama.cpp's full-size caches to float noise.
     @Test("a 16K-token context: top logits and greedy tokens match llama.cpp")
