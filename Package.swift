@@ -31,10 +31,11 @@ let package = Package(
             dependencies: ["IndexMemKernels", "IndexMemGGUF", "IndexMemTokenizer", "IndexMemCache"],
             swiftSettings: simdFlags),
         .target(name: "IndexMem", dependencies: ["IndexMemModel", "IndexMemCache"]),
-        .target(name: "IndexMemTestSupport", dependencies: ["IndexMemGGUF"]),
+        .target(name: "IndexMemEval", dependencies: ["IndexMem"]),
+        .target(name: "IndexMemTestSupport", dependencies: ["IndexMemGGUF", "IndexMemKernels"]),
         .executableTarget(
             name: "indexmem",
-            dependencies: ["IndexMem", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["IndexMem", "IndexMemEval", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "IndexMemKernelsTests", dependencies: ["IndexMemKernels"], swiftSettings: simdFlags),
         .testTarget(name: "IndexMemGGUFTests", dependencies: ["IndexMemGGUF", "IndexMemTestSupport"]),
         .testTarget(
@@ -43,6 +44,7 @@ let package = Package(
         .testTarget(
             name: "IndexMemTokenizerTests",
             dependencies: ["IndexMemTokenizer", "IndexMemGGUF", "IndexMemModel", "IndexMemTestSupport"]),
+        .testTarget(name: "IndexMemEvalTests", dependencies: ["IndexMemEval", "IndexMem", "IndexMemTestSupport"]),
         .testTarget(
             name: "IndexMemModelTests",
             dependencies: ["IndexMem", "IndexMemModel", "IndexMemTestSupport"]),

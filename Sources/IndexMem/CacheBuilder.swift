@@ -26,12 +26,12 @@ enum CacheBuilder {
         guard let policy = resolved.policy, let budget = c.resolvedBudget(contextTokens: contextTokens) else {
             return ((0..<m.layerCount).map { slidingCache($0) ?? FullLayerCache(shape: shapes[$0], capacity: m.contextLength) }, nil)
         }
-        let schedule = resolved.schedule(budget: budget)
+        let budgets = try layerBudgets(configuration: c, model: m, budget: budget)
         let selector = BudgetSelector(sinks: c.sinks, window: c.window)
         let caches: [any LayerCache] = (0..<m.layerCount).map { layer in
             if let sliding = slidingCache(layer) { return sliding }
+            let layerBudget = budgets[layer] ?? budget
             let index = globalLayers.firstIndex(of: layer) ?? layer
-            let layerBudget = schedule.budget(layer: index, layerCount: globalLayers.count, sinks: c.sinks, window: c.window)
             let bounded = c.mode == .bounded
             return BoundedLayerCache(
                 shape: shapes[layer], layer: index, layerCount: globalLayers.count, budget: layerBudget,
@@ -40,5 +40,17 @@ enum CacheBuilder {
                 receiver: receiver(layer), timing: bounded ? .afterEveryBlock : .onCompress)
         }
         return (caches, budget)
+    }
+
+    /// Each layer's share of `budget`: nil for a sliding-window layer (its window bounds it),
+    /// otherwise the policy's schedule, run over the global layers in order.
+    static func layerBudgets(configuration c: CacheConfiguration, model m: ModelConfiguration, budget: Int) throws(EngineError) -> [Int?] {
+        let schedule = try c.resolvedPolicy().schedule(budget: budget)
+        let globalLayers = (0..<m.layerCount).filter { m.slidingWindow(layer: $0) == nil }
+        var budgets = [Int?](repeating: nil, count: m.layerCount)
+        for (index, layer) in globalLayers.enumerated() {
+            budgets[layer] = schedule.budget(layer: index, layerCount: globalLayers.count, sinks: c.sinks, window: c.window)
+        }
+        return budgets
     }
 }

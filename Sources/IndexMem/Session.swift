@@ -92,6 +92,10 @@ public final class Session {
         logits = [Float](repeating: 0, count: c.vocabularySize)
     }
 
+    /// Makes the caches now, for a context of `contextTokens` (what a `ratio` budget is a
+    /// fraction of), instead of on the first feed.
+    public func prepare(contextTokens: Int) throws { try ensureCaches(contextTokens: contextTokens) }
+
     private func ensureCaches(contextTokens: Int) throws {
         if caches.isEmpty {
             (caches, budget) = try CacheBuilder.make(configuration: cacheConfiguration, model: engine.configuration,
@@ -99,14 +103,53 @@ public final class Session {
         }
     }
 
+    /// The per-layer caches (empty until the first feed), for inspection.
+    public var layerCaches: [any LayerCache] { caches }
+
     /// Bytes of keys and values held now.
     public var kvBytes: Int { caches.reduce(0) { $0 + $1.bytes } }
 
     /// The most bytes of keys and values held since the last reset (per layer, summed).
     public var kvBytesPeak: Int { caches.reduce(0) { $0 + $1.peakBytes } }
 
+    /// Whether `compress()` has run (prefill-then-compress compresses once).
+    public private(set) var compressed = false
+
     /// Evicts down to the budget now (prefill-then-compress, before the question).
-    public func compress() { for c in caches { c.compress() } }
+    public func compress() {
+        for c in caches { c.compress() }
+        compressed = true
+    }
+
+    /// Evicts down to another budget now (per-layer schedules follow it); for evaluating
+    /// several budgets from one prefill, largest first.
+    public func compress(budget newBudget: Int) throws {
+        // Sliding-window layers keep their window whatever the budget.
+        let budgets = try CacheBuilder.layerBudgets(configuration: cacheConfiguration, model: engine.configuration, budget: newBudget)
+        for (cache, layerBudget) in zip(caches, budgets) {
+            if let layerBudget { cache.compress(toBudget: layerBudget) }
+        }
+        budget = newBudget
+        compressed = true
+    }
+
+    /// A point to come back to: later tokens can be dropped again with `rollback(to:)`.
+    public struct Checkpoint {
+        let caches: [CacheCheckpoint]
+        let tokens: [Int]
+        let logits: [Float]
+    }
+
+    public func checkpoint() -> Checkpoint {
+        Checkpoint(caches: caches.map { $0.checkpoint() }, tokens: tokens, logits: logits)
+    }
+
+    /// Forgets what was fed since `checkpoint` (no eviction may have happened in between).
+    public func rollback(to checkpoint: Checkpoint) {
+        for (cache, saved) in zip(caches, checkpoint.caches) { cache.rollback(to: saved) }
+        tokens = checkpoint.tokens
+        logits = checkpoint.logits
+    }
 
     /// Positions still available before the model's trained context is full.
     public var remainingPositions: Int { engine.configuration.contextLength - tokens.count }
@@ -150,6 +193,7 @@ public final class Session {
     public func reset() {
         for c in caches { c.reset() }
         tokens = []
+        compressed = false
     }
 
     /// Feeds the prompt, then generates up to `options.maxTokens` tokens.
@@ -168,7 +212,7 @@ public final class Session {
         var timings = GenerationTimings()
         let start = DispatchTime.now().uptimeNanoseconds
         try feed(prompt, progress: progress)
-        if cacheConfiguration.mode == .prefillThenCompress { compress() }
+        if cacheConfiguration.mode == .prefillThenCompress && !compressed { compress() }
         timings.prefillSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         timings.prefillTokens = prompt.count
 

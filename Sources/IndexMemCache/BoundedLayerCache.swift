@@ -5,11 +5,11 @@
 // keeps everything until `compress()` and evicts down to the budget once.
 //
 // Slot order: the block being attended always occupies the last slots of each head, in
-// position order, and every older entry has a lower position. Evictions fill holes with
-// the last entries (no shifting), so older entries are in no particular order; causality
-// is "slots before the block, plus the block up to the query", and sliding windows mask by
-// position. Until the first eviction the slots are in position order, so a cache that never
-// evicts computes exactly what `FullLayerCache` computes.
+// position order, and every older entry has a lower position. Evicting a block's worth keeps
+// the order; evicting one entry while decoding fills its slot with the last entry, so older
+// entries may end up in any order. Causality is "slots before the block, plus the block up to
+// the query", and sliding windows mask by position. A cache that never evicts computes
+// exactly what `FullLayerCache` computes.
 
 import Foundation
 import IndexMemKernels
@@ -194,6 +194,35 @@ public final class BoundedLayerCache: LayerCache {
     // MARK: Evict
 
     public func compress() { evict(downTo: budget) }
+
+    public func compress(toBudget limit: Int) { evict(downTo: limit) }
+
+    public func checkpoint() -> CacheCheckpoint {
+        // Evicting after every block may drop entries held now: keep a copy of them all.
+        if timing == .afterEveryBlock {
+            return CacheCheckpoint(counts: storage.counts, scores: [], tokensSeen: tokensSeen, newestPosition: newestPosition,
+                                   peakBytes: peakBytes, entries: storage.snapshot(), evictions: evictions)
+        }
+        return CacheCheckpoint(counts: storage.counts,
+                               scores: (0..<shape.kvHeads).map { Array(UnsafeBufferPointer(start: storage.scores(head: $0), count: storage.counts[$0])) },
+                               tokensSeen: tokensSeen, newestPosition: newestPosition, peakBytes: peakBytes, evictions: evictions)
+    }
+
+    public func rollback(to checkpoint: CacheCheckpoint) {
+        if let entries = checkpoint.entries {
+            storage.restore(entries)
+        } else {
+            for h in 0..<shape.kvHeads {
+                storage.truncate(head: h, to: checkpoint.counts[h])
+                checkpoint.scores[h].withUnsafeBufferPointer { if let b = $0.baseAddress { storage.scores(head: h).update(from: b, count: $0.count) } }
+            }
+        }
+        evictions = checkpoint.evictions
+        tokensSeen = checkpoint.tokensSeen
+        newestPosition = checkpoint.newestPosition
+        peakBytes = checkpoint.peakBytes
+        pending = nil
+    }
 
     /// Evicts every head down to `limit` entries, handing each evicted entry to the receiver.
     private func evict(downTo limit: Int) {

@@ -23,6 +23,15 @@ public final class FullLayerCache: LayerCache {
     public var bytes: Int { storage.bytes }
     public var peakBytes: Int { storage.bytes }
 
+    public func checkpoint() -> CacheCheckpoint {
+        CacheCheckpoint(counts: storage.counts, scores: [], tokensSeen: tokensSeen, newestPosition: Int32(tokensSeen - 1), peakBytes: bytes)
+    }
+
+    public func rollback(to checkpoint: CacheCheckpoint) {
+        for h in 0..<shape.kvHeads { storage.truncate(head: h, to: checkpoint.counts[h]) }
+        tokensSeen = checkpoint.tokensSeen
+    }
+
     public func reset() {
         tokensSeen = 0
         storage.removeAll()

@@ -66,8 +66,33 @@ public protocol LayerCache: AnyObject {
     /// Evicts down to the budget now (prefill-then-compress); a no-op for caches that never evict.
     func compress()
 
+    /// Evicts down to `budget` entries per KV head now (a budget other than the cache's own,
+    /// for evaluating several budgets from one prefill, largest first).
+    func compress(toBudget budget: Int)
+
+    /// Remembers the current entries' count and scores, so that entries appended later can be
+    /// rolled back. A cache that evicts as it appends (a sliding window, a bounded cache) saves
+    /// a copy of its entries instead, so entries it evicts after the checkpoint come back too;
+    /// its evicted-entry receiver's state is not rolled back.
+    func checkpoint() -> CacheCheckpoint
+
+    /// Drops everything appended since `checkpoint` and restores the scores it saw.
+    func rollback(to checkpoint: CacheCheckpoint)
+
     /// Drops every entry.
     func reset()
+}
+
+/// What `LayerCache.checkpoint()` saves: per KV head the entry count and the scores.
+public struct CacheCheckpoint: Sendable {
+    public var counts: [Int]
+    public var scores: [[Float]]
+    public var tokensSeen: Int
+    public var newestPosition: Int32
+    public var peakBytes: Int
+    /// A copy of the entries, for caches that evict as they append.
+    public var entries: KVSnapshot? = nil
+    public var evictions = 0
 }
 
 extension LayerCache {
@@ -75,4 +100,5 @@ extension LayerCache {
     public var auxiliaryBytes: Int { 0 }
     public var evictions: Int { 0 }
     public func compress() {}
+    public func compress(toBudget budget: Int) {}
 }

@@ -11,7 +11,7 @@ struct IndexMemCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "indexmem",
         abstract: "Run GGUF language models with a bounded KV cache.",
-        subcommands: [GenerateCommand.self, InfoCommand.self, BenchCommand.self])
+        subcommands: [GenerateCommand.self, InfoCommand.self, BenchCommand.self, EvalCommand.self])
 }
 
 // MARK: - Shared argument groups

@@ -205,4 +205,26 @@ struct TinyArchitectureTests {
         let perEntry = engine.configuration.kvDimension * 2 * 2
         #expect(report.kvBytesPeak <= engine.configuration.layerCount * (window + 16) * perEntry)
     }
+
+    /// Evaluation compresses one prefill to several budgets and rolls the question back after
+    /// each: sliding-window layers keep their window whatever the budget, and rolling back
+    /// restores the entries their window dropped while the question was read.
+    @Test("compress(budget:) and rollback leave sliding-window layers whole")
+    func mistralWindowRollback() throws {
+        let window = 8
+        let path = try TinyModels.write("mistral", variant: "-swa8", override: ["llama.attention.sliding_window": .uint32(UInt32(window))])
+        let engine = try Engine(path: path, threads: 2)
+        let context = (0..<30).map { 300 + ($0 * 13) % 200 }, question = (0..<20).map { 310 + ($0 * 17) % 150 }
+        let session = try engine.makeSession(cache: CacheConfiguration(policy: "h2o", budget: 16, mode: .prefillThenCompress, sinks: 1, window: 2, chunk: 16))
+        try session.feed(context)
+        try session.compress(budget: 4)
+        #expect(session.layerCaches.allSatisfy { $0.count == window }, "a budget below the window cut a sliding layer")
+        let mark = session.checkpoint()
+        try session.feed(question)
+        let first = session.lastLogits
+        session.rollback(to: mark)
+        #expect(session.layerCaches.allSatisfy { $0.count == window })
+        try session.feed(question)
+        #expect(session.lastLogits == first, "the question read after a rollback gave other logits")
+    }
 }

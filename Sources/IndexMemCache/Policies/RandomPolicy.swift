@@ -5,6 +5,8 @@
 // seed, the layer and the order of entries.
 // Signals: none. Cost: O(1) per entry.
 
+import IndexMemKernels
+
 // MARK: - random
 
 public struct RandomPolicy: EvictionPolicy {
@@ -18,21 +20,12 @@ public struct RandomPolicy: EvictionPolicy {
     }
 
     final class Scorer: LayerScorer {
-        let seed: UInt64
-        var state: UInt64
-        init(seed: UInt64) { self.seed = seed; state = seed }
+        var rng: SplitMix64
+        init(seed: UInt64) { rng = SplitMix64(seed: seed) }
 
         func score(new batch: AppendBatch, head: Int, slots: Range<Int>, storage: KVStorage) {
             let scores = storage.scores(head: head)
-            for slot in slots {
-                // SplitMix64.
-                state &+= 0x9E37_79B9_7F4A_7C15
-                var z = state
-                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-                z ^= z >> 31
-                scores[slot] = Float(z >> 40) / Float(1 << 24)
-            }
+            for slot in slots { scores[slot] = rng.float() }
         }
     }
 }

@@ -1,0 +1,165 @@
+// IndexMem — evaluation. Apache-2.0.
+
+import Foundation
+import IndexMem
+
+// MARK: - Running work items
+
+/// Runs work items on one engine, caching the sample being evaluated (its prompt is built
+/// once and reused under every cache setting).
+public final class EvalRunner {
+    public let engine: Engine
+    public let prompts: PromptBuilder
+    public let spec: SweepSpec
+    public let datasetSamples: [EvalSample]?
+    private var haystacks: [HaystackKind: Haystack] = [:]
+    private var cachedKey = ""
+    private var cachedPrompt: PreparedPrompt?
+    private var cachedTokens: [Int] = []
+    /// Write each prompt's token ids into its result line.
+    public var recordPrompts = false
+
+    public init(engine: Engine, spec: SweepSpec, datasetSamples: [EvalSample]? = nil, raw: Bool = false) {
+        self.engine = engine
+        self.spec = spec
+        self.datasetSamples = datasetSamples
+        prompts = PromptBuilder(engine: engine, raw: raw)
+    }
+
+    func haystack(_ kind: HaystackKind) throws -> Haystack {
+        if let h = haystacks[kind] { return h }
+        let h = try Haystack.load(kind)
+        haystacks[kind] = h
+        return h
+    }
+
+    /// The prompt of a work item's sample (built once per sample).
+    public func prompt(for item: WorkItem) throws -> PreparedPrompt {
+        let key = "\(item.task)|\(item.length)|\(item.sample)|\(String(describing: item.depth))"
+        if key == cachedKey, let p = cachedPrompt { return p }
+        let prepared: PreparedPrompt
+        if let datasetSamples {
+            prepared = prompts.prepare(datasetSamples[item.sample])
+        } else {
+            let task = try TaskRegistry.task(named: item.task)
+            prepared = try SampleBuilder.build(task: task, length: item.length, index: item.sample, seed: spec.seed, depth: item.depth,
+                                               haystack: try haystack(task.haystack), prompts: prompts)
+        }
+        cachedKey = key
+        cachedPrompt = prepared
+        return prepared
+    }
+
+    /// What items must share to run from one prefill: all but the budget, in
+    /// prefill-then-compress mode (nil for items that run alone).
+    public static func sharedPrefillKey(_ item: WorkItem) -> String? {
+        guard item.cache.mode == .prefillThenCompress, item.task != PerplexityTask.name, !item.cache.isFull else { return nil }
+        let c = item.cache
+        return "\(item.sampleID)|\(c.policy)|\(c.sinks)|\(c.window)|\(c.chunk)"
+    }
+
+    /// Runs prefill-then-compress items that differ only in budget from one prefill: the
+    /// context is read once with the full cache, then compressed to each budget, largest
+    /// first (the selection is nested, so this equals compressing each from scratch); the
+    /// question and answer of each budget are rolled back before the next.
+    public func run(group items: [WorkItem], onResult: (EvalResult) throws -> Void) throws {
+        guard items.count > 1, let first = items.first, Self.sharedPrefillKey(first) != nil else {
+            for item in items { try onResult(try run(item)) }
+            return
+        }
+        let start = Date()
+        let prompt = try prompt(for: first)
+        let sample = prompt.sample
+        let limit = engine.configuration.contextLength
+        guard prompt.totalTokens + sample.maxNewTokens <= limit else {
+            throw EngineError.promptTooLong(tokens: prompt.totalTokens + sample.maxNewTokens, limit: limit)
+        }
+        let budgets = items.map { $0.cache.budget ?? $0.cache.resolvedBudget(contextTokens: prompt.contextTokens.count)! }
+        var widest = first.cache
+        widest.ratio = nil
+        widest.budget = budgets.max()!
+        let session = try engine.makeSession(cache: widest)
+        try session.feed(prompt.contextTokens)
+        let shared = Date().timeIntervalSince(start) / Double(items.count)
+        for (item, budget) in zip(items, budgets).sorted(by: { $0.1 > $1.1 }) {
+            let t0 = Date()
+            try session.compress(budget: budget)
+            let mark = session.checkpoint()
+            let generation = try session.generate(
+                prompt: prompt.questionTokens,
+                options: GenerationOptions(maxTokens: sample.maxNewTokens, sampling: .greedy, stopAtEndOfTurn: true))
+            let report = session.cacheReport()
+            var result = EvalResult(
+                id: sample.id, task: sample.task, length: prompt.totalTokens, policy: report.policy, budget: budget,
+                ratio: item.cache.ratio, mode: item.cache.mode.rawValue,
+                score: Scoring.stringMatchAll(output: generation.text, answers: sample.answers),
+                output: generation.text, answers: sample.answers, kvBytesPeak: report.kvBytesPeak,
+                kvBytesFullCache: report.kvBytesFullCache, modelSha256: engine.sha256,
+                seconds: shared + Date().timeIntervalSince(t0), depth: sample.depth, sample: item.sample, seed: spec.seed,
+                sinks: item.cache.sinks, window: item.cache.window, chunk: item.cache.chunk, evictions: report.evictions,
+                generatedTokens: generation.generatedTokens.count, perplexity: nil, dataset: spec.dataset)
+            result.outputTokenIds = generation.generatedTokens
+            if recordPrompts {
+                result.contextTokenIds = prompt.contextTokens
+                result.questionTokenIds = prompt.questionTokens
+            }
+            try onResult(result)
+            session.rollback(to: mark)
+        }
+    }
+
+    /// Runs one work item.
+    public func run(_ item: WorkItem) throws -> EvalResult {
+        let start = Date()
+        if item.task == PerplexityTask.name { return try runPerplexity(item, start: start) }
+        let prompt = try prompt(for: item)
+        let sample = prompt.sample
+        let limit = engine.configuration.contextLength
+        guard prompt.totalTokens + sample.maxNewTokens <= limit else {
+            throw EngineError.promptTooLong(tokens: prompt.totalTokens + sample.maxNewTokens, limit: limit)
+        }
+        let session = try engine.makeSession(cache: item.cache)
+        try session.feed(prompt.contextTokens)
+        if item.cache.mode == .prefillThenCompress { session.compress() }
+        let generation = try session.generate(
+            prompt: prompt.questionTokens,
+            options: GenerationOptions(maxTokens: sample.maxNewTokens, sampling: .greedy, stopAtEndOfTurn: true))
+        let report = session.cacheReport()
+        var result = EvalResult(
+            id: sample.id, task: sample.task, length: prompt.totalTokens, policy: report.policy, budget: report.budget,
+            ratio: item.cache.ratio, mode: item.cache.mode.rawValue,
+            score: Scoring.stringMatchAll(output: generation.text, answers: sample.answers),
+            output: generation.text, answers: sample.answers, kvBytesPeak: report.kvBytesPeak,
+            kvBytesFullCache: report.kvBytesFullCache, modelSha256: engine.sha256, seconds: Date().timeIntervalSince(start),
+            depth: sample.depth, sample: item.sample, seed: spec.seed, sinks: item.cache.sinks, window: item.cache.window,
+            chunk: item.cache.chunk, evictions: report.evictions, generatedTokens: generation.generatedTokens.count,
+            perplexity: nil, dataset: spec.dataset)
+        result.outputTokenIds = generation.generatedTokens
+        if recordPrompts {
+            result.contextTokenIds = prompt.contextTokens
+            result.questionTokenIds = prompt.questionTokens
+        }
+        return result
+    }
+
+    private func runPerplexity(_ item: WorkItem, start: Date) throws -> EvalResult {
+        let key = "ppl|\(item.length)|\(item.sample)"
+        if key != cachedKey {
+            let seed = spec.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(item.sample)
+            cachedTokens = PerplexityTask.tokens(length: item.length, seed: seed, haystack: try haystack(.prose), engine: engine)
+            cachedKey = key
+            cachedPrompt = nil
+        }
+        let session = try engine.makeSession(cache: item.cache)
+        try session.prepare(contextTokens: cachedTokens.count)
+        let nll = try PerplexityTask.meanNLL(tokens: cachedTokens, session: session, chunk: item.cache.chunk)
+        let report = session.cacheReport()
+        return EvalResult(
+            id: "\(PerplexityTask.name)-\(item.length)-\(item.sample)-s\(spec.seed)", task: PerplexityTask.name, length: cachedTokens.count,
+            policy: report.policy, budget: report.budget, ratio: item.cache.ratio, mode: item.cache.mode.rawValue,
+            score: exp(-nll), output: "", answers: [], kvBytesPeak: report.kvBytesPeak, kvBytesFullCache: report.kvBytesFullCache,
+            modelSha256: engine.sha256, seconds: Date().timeIntervalSince(start), depth: nil, sample: item.sample, seed: spec.seed,
+            sinks: item.cache.sinks, window: item.cache.window, chunk: item.cache.chunk, evictions: report.evictions,
+            generatedTokens: 0, perplexity: exp(nll), dataset: nil)
+    }
+}

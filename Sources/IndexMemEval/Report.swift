@@ -1,0 +1,137 @@
+// IndexMem — evaluation. Apache-2.0.
+//
+// `eval merge` turns result lines (one or many shard files) into a Markdown summary, a CSV
+// of every cell, compression curves (score and perplexity against budget, one line per
+// policy, the full cache as a dashed reference) and needle-grid heatmaps.
+
+import Foundation
+
+// MARK: - Cells
+
+public struct ReportCell: Sendable {
+    public var task: String
+    public var length: Int
+    public var mode: String
+    public var policy: String
+    public var budget: Int?
+    public var n: Int
+    public var mean: Double
+    /// Half-width of a 95 % confidence interval (normal approximation).
+    public var ci95: Double
+    public var perplexity: Double?
+    public var kvBytesPeak: Double
+    public var seconds: Double
+}
+
+public enum Report {
+    /// Mean score per (task, length, mode, policy, budget); lengths of dataset samples are pooled (0).
+    public static func cells(_ results: [EvalResult]) -> [ReportCell] {
+        struct Key: Hashable { var task: String; var length: Int; var mode: String; var policy: String; var budget: Int? }
+        var groups: [Key: [EvalResult]] = [:]
+        for r in results {
+            let length = r.dataset == nil ? r.length : 0
+            let mode = r.budget == nil ? "full" : r.mode
+            groups[Key(task: r.task, length: length, mode: mode, policy: r.policy, budget: r.budget), default: []].append(r)
+        }
+        return groups.map { key, rs in
+            let scores = rs.map(\.score)
+            let mean = scores.reduce(0, +) / Double(scores.count)
+            let variance = scores.count > 1 ? scores.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(scores.count - 1) : 0
+            let ppl = rs.compactMap(\.perplexity)
+            return ReportCell(task: key.task, length: key.length, mode: key.mode, policy: key.policy, budget: key.budget, n: rs.count,
+                              mean: mean, ci95: 1.96 * (variance / Double(scores.count)).squareRoot(),
+                              perplexity: ppl.isEmpty ? nil : ppl.reduce(0, +) / Double(ppl.count),
+                              kvBytesPeak: Double(rs.map(\.kvBytesPeak).reduce(0, +)) / Double(rs.count),
+                              seconds: rs.map(\.seconds).reduce(0, +) / Double(rs.count))
+        }.sorted { ($0.task, $0.length, $0.mode, $0.policy, $0.budget ?? Int.max) < ($1.task, $1.length, $1.mode, $1.policy, $1.budget ?? Int.max) }
+    }
+
+    /// Writes summary.md, cells.csv and the SVG plots into `directory`; returns the files written.
+    @discardableResult
+    public static func write(results: [EvalResult], to directory: String, title: String = "IndexMem evaluation") throws -> [String] {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let cells = cells(results)
+        var written: [String] = []
+        func save(_ name: String, _ text: String) throws {
+            try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+            written.append(name)
+        }
+        // CSV of every cell.
+        var csv = "task,length,mode,policy,budget,n,mean_score,ci95,perplexity,kv_bytes_peak,seconds\n"
+        for c in cells {
+            csv += "\(c.task),\(c.length),\(c.mode),\(c.policy),\(c.budget.map(String.init) ?? ""),\(c.n),\(String(format: "%.4f", c.mean)),"
+                + "\(String(format: "%.4f", c.ci95)),\(c.perplexity.map { String(format: "%.4f", $0) } ?? ""),\(Int(c.kvBytesPeak)),\(String(format: "%.2f", c.seconds))\n"
+        }
+        try save("cells.csv", csv)
+
+        // Markdown: one table per (task, length): rows policy/mode, columns budgets.
+        var md = "# \(title)\n\n"
+        let models = Set(results.map(\.modelSha256))
+        md += "\(results.count) results; model sha256 \(models.sorted().map { String($0.prefix(12)) }.joined(separator: ", ")); "
+        md += "total wall time of the samples \(String(format: "%.0f", results.map(\.seconds).reduce(0, +))) s.\n\n"
+        md += "Each cell: mean score in [0, 1] ± 95 % CI half-width (n samples); perplexity rows show perplexity.\n\n"
+        let groups = Dictionary(grouping: cells) { "\($0.task)|\($0.length)" }
+        for key in groups.keys.sorted() {
+            let g = groups[key]!
+            let (task, length) = (g[0].task, g[0].length)
+            let budgets = Array(Set(g.compactMap(\.budget))).sorted()
+            let isPPL = task == PerplexityTask.name
+            md += "## \(task), \(length == 0 ? "dataset" : "\(length) tokens")\n\n"
+            md += "| policy | mode | " + budgets.map { "\($0)" }.joined(separator: " | ") + (budgets.isEmpty ? "" : " | ") + "full |\n"
+            md += "|---|---|" + budgets.map { _ in "---:|" }.joined() + "---:|\n"
+            let full = g.first { $0.budget == nil }
+            func fmt(_ c: ReportCell?) -> String {
+                guard let c else { return "" }
+                if isPPL, let p = c.perplexity { return String(format: "%.2f", p) }
+                return String(format: "%.2f ± %.2f (%d)", c.mean, c.ci95, c.n)
+            }
+            let rows = Dictionary(grouping: g.filter { $0.budget != nil }) { "\($0.policy)|\($0.mode)" }
+            for rowKey in rows.keys.sorted() {
+                let r = rows[rowKey]!
+                md += "| \(r[0].policy) | \(r[0].mode) | " + budgets.map { b in fmt(r.first { $0.budget == b }) }.joined(separator: " | ")
+                md += (budgets.isEmpty ? "" : " | ") + "\(fmt(full)) |\n"
+            }
+            if rows.isEmpty, let full { md += "| full | - | \(fmt(full)) |\n" }
+            md += "\n"
+            // Compression curves per mode.
+            for mode in Set(g.compactMap { $0.budget == nil ? nil : $0.mode }).sorted() {
+                let series = Dictionary(grouping: g.filter { $0.mode == mode && $0.budget != nil }, by: \.policy)
+                    .sorted { $0.key < $1.key }
+                    .map { (name: $0.key, points: $0.value.map { (x: Double($0.budget!), y: isPPL ? ($0.perplexity ?? 0) : $0.mean) }) }
+                let refs = full.map { [(name: "full cache", y: isPPL ? ($0.perplexity ?? 0) : $0.mean)] } ?? []
+                let name = "curve_\(task)_\(length)_\(mode).svg"
+                try save(name, SVG.lineChart(title: "\(task), \(length) tokens, \(mode)", xLabel: "budget (entries per layer and KV head)",
+                                             yLabel: isPPL ? "perplexity" : "score", series: series, references: refs,
+                                             yRange: isPPL ? nil : 0...1))
+                md += "![\(task) \(mode)](\(name))\n\n"
+            }
+        }
+        // Needle grid: depth x length per (task, policy, budget, mode), when depths were swept.
+        let withDepth = results.filter { $0.depth != nil && $0.dataset == nil && $0.task.hasPrefix("niah") }
+        let depthsSwept = Set(withDepth.compactMap { $0.depth.map { ($0 * 100).rounded() / 100 } })
+        if depthsSwept.count > 2 {
+            md += "## Needle grid\n\n"
+            let grids = Dictionary(grouping: withDepth) { "\($0.task)|\($0.policy)|\($0.budget.map(String.init) ?? "full")|\($0.budget == nil ? "full" : $0.mode)" }
+            for key in grids.keys.sorted() {
+                let rs = grids[key]!
+                let depths = Set(rs.compactMap { $0.depth.map { ($0 * 100).rounded() / 100 } }).sorted()
+                let lengths = Set(rs.map(\.length)).sorted()
+                let values: [[Double?]] = depths.map { d in
+                    lengths.map { l in
+                        let m = rs.filter { $0.length == l && ($0.depth.map { ($0 * 100).rounded() / 100 } == d) }.map(\.score)
+                        return m.isEmpty ? nil : m.reduce(0, +) / Double(m.count)
+                    }
+                }
+                let parts = key.split(separator: "|").map(String.init)
+                let name = "grid_\(parts.joined(separator: "_")).svg".replacingOccurrences(of: ":", with: "-").replacingOccurrences(of: ",", with: "-")
+                try save(name, SVG.heatmap(title: "\(parts[0]): \(parts[1]) budget \(parts[2]) (\(parts[3]))", rowLabel: "needle depth",
+                                           columnLabel: "context length (tokens)", rows: depths.map { String(format: "%.0f%%", $0 * 100) },
+                                           columns: lengths.map(String.init), values: values))
+                md += "![\(key)](\(name))\n\n"
+            }
+        }
+        try save("summary.md", md)
+        return written
+    }
+}

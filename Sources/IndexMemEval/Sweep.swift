@@ -1,0 +1,174 @@
+// IndexMem — evaluation. Apache-2.0.
+//
+// A sweep is policy x budget x mode x length x task x sample (x depth for the needle grid).
+// Its work items come in one deterministic order; `--shard k/n` takes the items whose index
+// is k modulo n, so shards are disjoint and together complete, and a batch scheduler (a
+// Slurm array, a Kubernetes indexed job) runs one shard per node.
+
+import Foundation
+import IndexMem
+
+// MARK: - Spec
+
+public struct SweepSpec: Codable, Sendable, Equatable {
+    public var tasks: [String] = ["niah_single_prose"]
+    public var lengths: [Int] = [2048]
+    public var policies: [String] = ["full"]
+    /// Budgets in tokens; each eviction policy runs at every budget (and every ratio).
+    public var budgets: [Int] = []
+    public var ratios: [Double] = []
+    public var modes: [String] = ["bounded"]
+    public var samples: Int = 1
+    public var seed: UInt64 = 0
+    /// Needle depths (0...1) for the needle grid; nil draws each sample's depth from its seed.
+    public var depths: [Double]? = nil
+    public var sinks: Int = 4
+    public var window: Int = 64
+    public var chunk: Int = 256
+    /// A JSONL dataset instead of generated tasks.
+    public var dataset: String? = nil
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case tasks, lengths, policies, budgets, ratios, modes, samples, seed, depths, sinks, window, chunk, dataset
+    }
+
+    /// Every key is optional in a config file; missing ones keep their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = SweepSpec()
+        tasks = try c.decodeIfPresent([String].self, forKey: .tasks) ?? d.tasks
+        lengths = try c.decodeIfPresent([Int].self, forKey: .lengths) ?? d.lengths
+        policies = try c.decodeIfPresent([String].self, forKey: .policies) ?? d.policies
+        budgets = try c.decodeIfPresent([Int].self, forKey: .budgets) ?? d.budgets
+        ratios = try c.decodeIfPresent([Double].self, forKey: .ratios) ?? d.ratios
+        modes = try c.decodeIfPresent([String].self, forKey: .modes) ?? d.modes
+        samples = try c.decodeIfPresent(Int.self, forKey: .samples) ?? d.samples
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        depths = try c.decodeIfPresent([Double].self, forKey: .depths)
+        sinks = try c.decodeIfPresent(Int.self, forKey: .sinks) ?? d.sinks
+        window = try c.decodeIfPresent(Int.self, forKey: .window) ?? d.window
+        chunk = try c.decodeIfPresent(Int.self, forKey: .chunk) ?? d.chunk
+        dataset = try c.decodeIfPresent(String.self, forKey: .dataset)
+    }
+
+    /// Reads a small JSON config file (the same keys).
+    public static func load(path: String) throws -> SweepSpec {
+        guard let data = FileManager.default.contents(atPath: path) else { throw EvalError.io("cannot read sweep config \(path)") }
+        do { return try JSONDecoder().decode(SweepSpec.self, from: data) } catch {
+            throw EvalError.invalidSweep("\(path): \(error)")
+        }
+    }
+
+    /// Cache settings of the sweep: the full cache once, every other policy at every budget and ratio.
+    public func cacheSettings() throws -> [CacheConfiguration] {
+        var out: [CacheConfiguration] = []
+        for policy in policies {
+            let modes = try self.modes.map { m -> CacheConfiguration.Mode in
+                guard let mode = CacheConfiguration.Mode(rawValue: m) else { throw EvalError.invalidSweep("unknown mode '\(m)'") }
+                return mode
+            }
+            let base = CacheConfiguration(policy: policy, sinks: sinks, window: window, chunk: chunk)
+            if base.isFull {
+                out.append(base)
+                continue
+            }
+            guard !budgets.isEmpty || !ratios.isEmpty else { throw EvalError.invalidSweep("policy '\(policy)' needs budgets or ratios") }
+            for mode in modes {
+                for b in budgets {
+                    var c = base
+                    c.budget = b
+                    c.mode = mode
+                    out.append(c)
+                }
+                for r in ratios {
+                    var c = base
+                    c.ratio = r
+                    c.mode = mode
+                    out.append(c)
+                }
+            }
+        }
+        for c in out {
+            do { try c.validate() } catch { throw EvalError.invalidSweep("\(c.policy): \(error)") }
+        }
+        return out
+    }
+}
+
+// MARK: - Work items
+
+/// One sample under one cache setting.
+public struct WorkItem: Sendable {
+    public var index: Int
+    public var task: String
+    public var length: Int
+    public var sample: Int
+    public var depth: Double?
+    public var cache: CacheConfiguration
+    /// The sample's id (for generated samples computed without building them).
+    public var sampleID: String
+
+    /// The key its result line will carry.
+    public var key: WorkKey {
+        let resolved = (try? cache.resolvedPolicy().spec) ?? cache.policy
+        let full = cache.isFull
+        return WorkKey(id: sampleID, policy: resolved, budget: full || cache.ratio != nil ? nil : cache.budget, ratio: cache.ratio,
+                       mode: full ? "full" : cache.mode.rawValue, sinks: cache.sinks, window: cache.window, chunk: cache.chunk)
+    }
+}
+
+public struct Shard: Sendable, Equatable {
+    public var index: Int
+    public var count: Int
+    public static let all = Shard(index: 0, count: 1)
+
+    /// Parses `k/n` with 0 <= k < n.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let k = Int(parts[0]), let n = Int(parts[1]), n > 0, k >= 0, k < n else {
+            throw EvalError.invalidSweep("--shard takes k/n with 0 <= k < n, got '\(text)'")
+        }
+        index = k
+        count = n
+    }
+
+    public init(index: Int, count: Int) {
+        self.index = index
+        self.count = count
+    }
+
+    public func contains(_ item: Int) -> Bool { item % count == index }
+}
+
+extension SweepSpec {
+    /// Every work item in the sweep's fixed order: sample by sample, each under every setting.
+    public func workItems(datasetSamples: [EvalSample]? = nil) throws -> [WorkItem] {
+        let settings = try cacheSettings()
+        var items: [WorkItem] = []
+        func add(task: String, length: Int, sample: Int, depth: Double?, id: String) {
+            for c in settings {
+                if task == PerplexityTask.name && c.mode == .prefillThenCompress { continue }
+                items.append(WorkItem(index: items.count, task: task, length: length, sample: sample, depth: depth, cache: c, sampleID: id))
+            }
+        }
+        if let datasetSamples {
+            for (i, s) in datasetSamples.enumerated() { add(task: s.task, length: 0, sample: i, depth: nil, id: s.id) }
+            return items
+        }
+        for task in tasks {
+            if task != PerplexityTask.name { _ = try TaskRegistry.task(named: task) }
+            for length in lengths {
+                for sample in 0..<samples {
+                    for depth in depths.map({ $0.map(Optional.some) }) ?? [nil] {
+                        let id = task == PerplexityTask.name ? "\(task)-\(length)-\(sample)-s\(seed)"
+                            : SampleBuilder.sampleID(task: task, length: length, index: sample, seed: seed, depth: depth)
+                        add(task: task, length: length, sample: sample, depth: depth, id: id)
+                    }
+                }
+            }
+        }
+        return items
+    }
+}
