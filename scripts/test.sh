@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on a fresh machine: fetches the default model (idempotent),
-# then builds and runs the tests in release mode (numeric tests are too slow in debug).
+# Runs the whole test suite on a fresh machine: fetches the models the tests use (the default
+# model and Gemma 3 270M; idempotent), then builds and runs the tests in release mode (numeric
+# tests are too slow in debug).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
+scripts/setup.sh gemma
 swift test -c release "$@"

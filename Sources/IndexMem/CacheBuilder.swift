@@ -20,8 +20,7 @@ enum CacheBuilder {
         let shapes = (0..<m.layerCount).map { m.attentionShape(layer: $0) }
         let globalLayers = (0..<m.layerCount).filter { shapes[$0].slidingWindow == nil }
         func slidingCache(_ layer: Int) -> (any LayerCache)? {
-            guard shapes[layer].slidingWindow != nil else { return nil }
-            return BoundedLayerCache.slidingWindow(shape: shapes[layer], chunk: c.chunk, layer: layer, layerCount: m.layerCount)
+            BoundedLayerCache.slidingWindow(shape: shapes[layer], chunk: c.chunk, layer: layer, layerCount: m.layerCount)
         }
         guard let policy = resolved.policy, let budget = c.resolvedBudget(contextTokens: contextTokens) else {
             return ((0..<m.layerCount).map { slidingCache($0) ?? FullLayerCache(shape: shapes[$0], capacity: m.contextLength) }, nil)

@@ -49,13 +49,17 @@ public struct CacheReport: Sendable, Codable {
     public var memoryBytes: Int
     /// Entries evicted so far, summed over layers and KV heads.
     public var evictions: Int
-    /// Entries held now, the most of any layer.
+    /// Entries held now, the most of any layer the budget applies to (of any layer when
+    /// every layer slides).
     public var entries: Int
-    /// Layers that attend through a sliding window; each keeps at most `slidingWindow`
-    /// entries (plus one block), whatever the policy; the budget applies to the other layers.
+    /// Layers that attend through a sliding window; each keeps its `slidingWindow` newest
+    /// entries (plus up to 31 older ones and one block), whatever the policy; the budget
+    /// applies to the other layers.
     public var slidingLayers: Int = 0
     /// The sliding window of those layers, if any.
     public var slidingWindow: Int? = nil
+    /// Layers whose entries the budget bounds (the layers that do not slide; 0 without a budget).
+    public var budgetedLayers: Int = 0
 }
 
 /// The outcome of `Session.generate`.
@@ -244,14 +248,16 @@ public final class Session {
         let c = engine.configuration
         let perToken = c.layerCount * c.kvDimension * 2 * 2
         let spec = (try? cacheConfiguration.resolvedPolicy().spec) ?? cacheConfiguration.policy
+        let global = caches.enumerated().filter { c.slidingWindow(layer: $0.offset) == nil }.map(\.element)
         return CacheReport(policy: spec, mode: cacheConfiguration.mode.rawValue,
                            budget: budget, kvBytes: kvBytes, kvBytesPeak: kvBytesPeak,
                            kvBytesFullCache: tokens.count * perToken,
                            memoryBytes: caches.reduce(0) { $0 + $1.auxiliaryBytes },
                            // Window drops of sliding-window layers are not policy evictions.
                            evictions: caches.enumerated().reduce(0) { $0 + (c.slidingWindow(layer: $1.offset) == nil ? $1.element.evictions : 0) },
-                           entries: caches.map(\.count).max() ?? 0,
-                           slidingLayers: c.slidingLayerCount, slidingWindow: c.slidingWindow)
+                           entries: (global.isEmpty ? caches : global).map(\.count).max() ?? 0,
+                           slidingLayers: c.slidingLayerCount, slidingWindow: c.slidingWindow,
+                           budgetedLayers: budget == nil ? 0 : c.layerCount - c.slidingLayerCount)
     }
 }
 

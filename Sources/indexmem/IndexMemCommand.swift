@@ -128,7 +128,8 @@ extension CacheReport {
         ["policy": policy, "mode": mode, "budget": budget.map { $0 as Any } ?? NSNull(),
          "kv_bytes": kvBytes, "kv_bytes_peak": kvBytesPeak, "kv_bytes_full_cache": kvBytesFullCache,
          "memory_bytes": memoryBytes, "evictions": evictions, "entries": entries,
-         "sliding_layers": slidingLayers, "sliding_window": slidingWindow.map { $0 as Any } ?? NSNull()]
+         "sliding_layers": slidingLayers, "sliding_window": slidingWindow.map { $0 as Any } ?? NSNull(),
+         "budgeted_layers": budgetedLayers]
     }
 }
 

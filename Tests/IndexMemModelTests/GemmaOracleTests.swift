@@ -99,7 +99,9 @@ struct GemmaOracleTests {
     }
 
     /// 16384 tokens through a session (sliding-window layers keep only their window), then
-    /// greedy decoding: the logits agree with llama.cpp's full-size caches to float noise.
+    /// greedy decoding: the logits agree with llama.cpp's (full-size SWA cache, its default)
+    /// to float noise. This needs the one-token sums in llama.cpp's order: evicting one
+    /// window entry per decoded token instead of 32 at a time drifted by 0.44 here.
     @Test("a 16K-token context: top logits and greedy tokens match llama.cpp")
     func longContext() throws {
         let fixture = try Fixtures.load(LongFixture.self, "long.json", model: "gemma3")
@@ -120,12 +122,13 @@ struct GemmaOracleTests {
         let report = session.cacheReport()
         print("gemma 16K: max top-logit difference \(worst), greedy margins \(fixture.greedy_margins), kv peak \(report.kvBytesPeak) B (full cache \(report.kvBytesFullCache) B)")
         #expect(generated == fixture.generated_ids)
-        #expect(worst < 0.05, "max |logit difference| \(worst)")
-        // 15 sliding layers hold their window (+ one chunk) only.
+        #expect(worst < Self.logitTolerance, "max |logit difference| \(worst)")
+        // 15 sliding layers hold their window (+ up to 31 entries and one chunk) only.
         #expect(report.slidingLayers == 15 && report.slidingWindow == 512)
         let c = model.engine.configuration
         let perEntry = c.kvDimension * 2 * 2
-        let expected = (3 * (fixture.n_tokens + fixture.generated_ids.count) + 15 * (512 + 512)) * perEntry
+        let slidingPeak = 512 + BoundedLayerCache.slidingEvictionQuantum - 1 + 512
+        let expected = (3 * (fixture.n_tokens + fixture.generated_ids.count) + 15 * slidingPeak) * perEntry
         #expect(report.kvBytesPeak <= expected, "kv peak \(report.kvBytesPeak) > \(expected)")
     }
 }

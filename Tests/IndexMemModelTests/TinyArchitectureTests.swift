@@ -201,9 +201,11 @@ struct TinyArchitectureTests {
         #expect(worst < 1e-4, "session vs full cache: \(worst)")
         let report = session.cacheReport()
         #expect(report.slidingLayers == engine.configuration.layerCount && report.slidingWindow == window)
-        #expect(report.entries <= window + 16 && report.evictions == 0)
+        // The window, up to 31 older entries (evicted 32 at a time), and one block while attended.
+        let slack = BoundedLayerCache.slidingEvictionQuantum - 1
+        #expect(report.entries <= window + slack && report.evictions == 0)
         let perEntry = engine.configuration.kvDimension * 2 * 2
-        #expect(report.kvBytesPeak <= engine.configuration.layerCount * (window + 16) * perEntry)
+        #expect(report.kvBytesPeak <= engine.configuration.layerCount * (window + slack + 16) * perEntry)
     }
 
     /// Evaluation compresses one prefill to several budgets and rolls the question back after
@@ -218,12 +220,12 @@ struct TinyArchitectureTests {
         let session = try engine.makeSession(cache: CacheConfiguration(policy: "h2o", budget: 16, mode: .prefillThenCompress, sinks: 1, window: 2, chunk: 16))
         try session.feed(context)
         try session.compress(budget: 4)
-        #expect(session.layerCaches.allSatisfy { $0.count == window }, "a budget below the window cut a sliding layer")
+        #expect(session.layerCaches.allSatisfy { $0.count >= window }, "a budget below the window cut a sliding layer")
         let mark = session.checkpoint()
         try session.feed(question)
         let first = session.lastLogits
         session.rollback(to: mark)
-        #expect(session.layerCaches.allSatisfy { $0.count == window })
+        #expect(session.layerCaches.allSatisfy { $0.count >= window })
         try session.feed(question)
         #expect(session.lastLogits == first, "the question read after a rollback gave other logits")
     }
