@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write the llama.cpp reference fixtures for SmolLM2 into Tests/Fixtures/smollm2/.
+"""Write the llama.cpp reference fixtures for SmolLM2 (Tests/Fixtures/smollm2/) or Gemma 3 (Tests/Fixtures/gemma3/).
 
 llama.cpp (through the PyPI package llama-cpp-python, pinned in
 scripts/requirements-oracle.txt) is the oracle for correctness. This script runs it on
@@ -23,8 +23,16 @@ How to run (from the repository root):
     scripts/setup.sh                     # the model, if not there yet
     scripts/oracle_env.sh && .venv-oracle/bin/python scripts/make_fixtures.py
 
-Options: --model PATH, --out DIR, --threads N (default 2), --only NAME[,NAME]
-(tokenize, greedy, perplexity). The output is deterministic for a given llama.cpp build
+Options: --profile smollm2|gemma3 (default smollm2), --model PATH, --out DIR, --threads N
+(default 2), --only NAME[,NAME] (tokenize, greedy, perplexity, long).
+
+Profile gemma3 (models/gemma-3-270m-Q4_K_M.gguf -> Tests/Fixtures/gemma3/): the same text set
+plus Gemma's special and user-defined tokens (whitespace runs, HTML tags) and Gemma chat
+turns; prompts and perplexity text start with BOS (the GGUF says add_bos = true); the
+perplexity text is 8192 tokens (BOS + the first 8191 license-text tokens), evaluated in one
+context of 8192 in batches of 512 with the NLL computed per batch (all logits at once would
+take 8.6 GB); long.json holds the top logits after a 16384-token prompt (BOS + license text)
+and 8 greedy tokens after it (llama.cpp's context 16400, batches of 512). The output is deterministic for a given llama.cpp build
 and CPU (greedy decoding, fixed seed, floats rounded to 5 decimals); rerunning it
 rewrites identical files.
 
@@ -49,8 +57,6 @@ import time
 import numpy as np
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_MODEL = os.path.join(REPO_ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
-DEFAULT_OUT = os.path.join(REPO_ROOT, "Tests", "Fixtures", "smollm2")
 
 SEED = 1234
 LICENSE_DIR = "/usr/share/common-licenses"
@@ -135,6 +141,35 @@ GREEDY_PROMPTS: list[tuple[str, str, bool]] = [
     ("chat_haiku", chatml("Write a haiku about the ocean."), True),
 ]
 GREEDY_TOKENS = 32
+
+def gemma_chat(user: str) -> str:
+    return f"<start_of_turn>user\n{user}<end_of_turn>\n<start_of_turn>model\n"
+
+
+GEMMA_EXTRA_TOKENIZE_CASES: list[tuple[str, str, bool]] = [
+    ("whitespace_runs", "\n\n  hello\n\n\n   world  \t\t\tx\t\t \n", False),
+    ("html_tags", "<table><tr><td>1</td></tr></table> <div class=\"x\">y</div><br/>", False),
+    ("special_texts_plain", "<start_of_turn>user\nHi<end_of_turn>\n<bos><eos><unused0><0x41>", False),
+    ("gemma_chat_short", "<start_of_turn>user\nHi<end_of_turn>\n", True),
+    ("gemma_chat_full", gemma_chat("What is 2+2?") + "2+2 = 4.<end_of_turn>\n<eos>", True),
+    ("gemma_special_mixed", "a<start_of_turn> b <end_of_turn>c<unused5>", True),
+]
+
+GEMMA_GREEDY_PROMPTS: list[tuple[str, str, bool]] = [
+    p for p in GREEDY_PROMPTS if not p[0].startswith("chat_")
+] + [
+    ("chat_capital", gemma_chat("What is the capital of France?"), True),
+    ("chat_haiku", gemma_chat("Write a haiku about the ocean."), True),
+]
+
+PROFILES = {
+    "smollm2": {"model": "SmolLM2-135M-Instruct.Q4_1.gguf", "out": "smollm2", "bos": False,
+                "tokenize": TOKENIZE_CASES, "greedy": GREEDY_PROMPTS, "ppl_tokens": 4096, "long_tokens": 0},
+    "gemma3": {"model": "gemma-3-270m-Q4_K_M.gguf", "out": "gemma3", "bos": True,
+               "tokenize": TOKENIZE_CASES + GEMMA_EXTRA_TOKENIZE_CASES, "greedy": GEMMA_GREEDY_PROMPTS,
+               "ppl_tokens": 8192, "long_tokens": 16384},
+}
+LONG_GREEDY_TOKENS = 8
 TOP_K = 10
 # Generated-token indices (0-based) after which logits are recorded, besides the last
 # prompt position. Position of "after generated token g" = len(prompt) + g.
@@ -172,16 +207,53 @@ def top_entry(logits: np.ndarray, position: int, **extra) -> dict:
 
 
 class Oracle:
-    def __init__(self, model: str, n_ctx: int, threads: int):
+    def __init__(self, model: str, n_ctx: int, threads: int, logits_all: bool = True):
         import llama_cpp
         self.llama_cpp = llama_cpp
         self.llm = llama_cpp.Llama(
             model_path=model, n_ctx=n_ctx, n_batch=512, n_threads=threads,
-            n_threads_batch=threads, logits_all=True, seed=SEED, verbose=False)
+            n_threads_batch=threads, logits_all=logits_all, seed=SEED, verbose=False)
         self.n_vocab = self.llm.n_vocab()
 
-    def tokenize(self, text: str, special: bool) -> list[int]:
-        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=special))
+    def tokenize(self, text: str, special: bool, bos: bool = False) -> list[int]:
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=bos, special=special))
+
+    def nll_streaming(self, ids: list[int], n_batch: int = 512) -> np.ndarray:
+        """-log p(ids[i+1] | ids[:i+1]) for every i, from one context, batch by batch, without
+        keeping more than one batch of logits (float64 log-sum-exp)."""
+        lc, llm = self.llama_cpp, self.llm
+        llm.reset()
+        self._clear_kv()
+        batch = lc.llama_batch_init(n_batch, 0, 1)
+        out = []
+        try:
+            for start in range(0, len(ids), n_batch):
+                chunk = ids[start:start + n_batch]
+                batch.n_tokens = len(chunk)
+                for i, t in enumerate(chunk):
+                    batch.token[i] = t; batch.pos[i] = start + i; batch.n_seq_id[i] = 1
+                    batch.seq_id[i][0] = 0; batch.logits[i] = 1
+                if lc.llama_decode(llm.ctx, batch) != 0:
+                    sys.exit("llama_decode failed")
+                logits = np.ctypeslib.as_array(lc.llama_get_logits(llm.ctx), shape=(len(chunk), self.n_vocab)).astype(np.float64)
+                for i in range(len(chunk)):
+                    j = start + i
+                    if j + 1 >= len(ids):
+                        break
+                    row = logits[i]
+                    m = row.max()
+                    out.append(m + np.log(np.exp(row - m).sum()) - row[ids[j + 1]])
+        finally:
+            lc.llama_batch_free(batch)
+        return np.array(out)
+
+    def last_logits_streaming(self, ids: list[int], n_batch: int = 512) -> np.ndarray:
+        """Evaluates ids from an empty cache (only the last position's logits); returns them."""
+        llm = self.llm
+        llm.reset()
+        self._clear_kv()
+        llm.eval(ids)
+        return self.last()
 
     def logits_of(self, tokens: list[int]) -> np.ndarray:
         """Evaluate `tokens` from an empty cache; returns the logits of every position."""
@@ -202,11 +274,15 @@ class Oracle:
         elif hasattr(lc, "llama_kv_cache_clear"):
             lc.llama_kv_cache_clear(llm.ctx)
 
+    def last(self) -> np.ndarray:
+        """The logits of the last evaluated position (read from the context)."""
+        ptr = self.llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
+        return np.array(np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)), dtype=np.float32, copy=True)
+
     def step(self, token: int) -> np.ndarray:
         """Evaluate one more token; returns its logits."""
-        llm = self.llm
-        llm.eval([token])
-        return np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32, copy=True)
+        self.llm.eval([token])
+        return self.last()
 
 
 def header(model: str, model_sha: str) -> dict:
@@ -219,24 +295,25 @@ def header(model: str, model_sha: str) -> dict:
     }
 
 
-def make_tokenize(oracle: Oracle, hdr: dict) -> dict:
+def make_tokenize(oracle: Oracle, hdr: dict, cases_in=TOKENIZE_CASES) -> dict:
     md = oracle.llm.metadata
     add_bos = md.get("tokenizer.ggml.add_bos_token", "false") == "true"
     cases = []
-    for name, text, special in TOKENIZE_CASES:
+    for name, text, special in cases_in:
         ids = oracle.tokenize(text, special)
         decoded = oracle.llm.detokenize(ids, special=special) if ids else b""
         cases.append({"name": name, "text": text, "special": special, "ids": ids,
                       "roundtrip": decoded == text.encode("utf-8")})
-    return {**hdr, "add_bos": add_bos,
+    bos = oracle.tokenize("hello", False, bos=True)
+    return {**hdr, "add_bos": add_bos, "hello_with_special": bos,
             "add_bos_note": "ids never include BOS; add_bos is the GGUF's tokenizer.ggml.add_bos_token",
             "cases": cases}
 
 
-def make_greedy(oracle: Oracle, hdr: dict) -> dict:
+def make_greedy(oracle: Oracle, hdr: dict, prompts=GREEDY_PROMPTS, bos: bool = False) -> dict:
     out = []
-    for name, prompt, special in GREEDY_PROMPTS:
-        ids = oracle.tokenize(prompt, special)
+    for name, prompt, special in prompts:
+        ids = oracle.tokenize(prompt, special, bos=bos)
         n = len(ids)
         all_logits = oracle.logits_of(ids)
         logits = all_logits[-1]
@@ -261,6 +338,7 @@ def make_greedy(oracle: Oracle, hdr: dict) -> dict:
         })
     return {**hdr,
             "n_generated": GREEDY_TOKENS, "top_k": TOP_K,
+            "bos": bos,
             "notes": ("greedy = argmax of logits, ties -> lowest id; prompt evaluated as one batch, "
                       "then one token per step. top_logits[].position = index in prompt+generated "
                       "of the token whose logits are given; greedy_margins[g] = top1 - top2 logit "
@@ -276,16 +354,20 @@ def license_text(separator: str) -> tuple[str, list[str]]:
     return separator.join(parts), LICENSE_FILES
 
 
-def make_perplexity(oracle: Oracle, hdr: dict, separator: str) -> dict:
+def make_perplexity(oracle: Oracle, hdr: dict, separator: str, n_tokens: int = PPL_TOKENS, bos: bool = False) -> dict:
+    PPL_TOKENS = n_tokens
     text, files = license_text(separator)
     all_ids = oracle.tokenize(text, False)
-    ids = all_ids[:PPL_TOKENS]
+    ids = ([oracle.llm.token_bos()] if bos else []) + all_ids[:PPL_TOKENS - (1 if bos else 0)]
     if len(ids) < PPL_TOKENS:
         sys.exit(f"license text has only {len(ids)} tokens")
-    logits = oracle.logits_of(ids).astype(np.float64)
-    m = logits[:-1].max(axis=1, keepdims=True)
-    lse = (m[:, 0] + np.log(np.exp(logits[:-1] - m).sum(axis=1)))
-    nll = lse - logits[np.arange(PPL_TOKENS - 1), ids[1:]]
+    if bos:
+        nll = oracle.nll_streaming(ids)
+    else:
+        logits = oracle.logits_of(ids).astype(np.float64)
+        m = logits[:-1].max(axis=1, keepdims=True)
+        lse = (m[:, 0] + np.log(np.exp(logits[:-1] - m).sum(axis=1)))
+        nll = lse - logits[np.arange(PPL_TOKENS - 1), ids[1:]]
     mean_nll = float(nll.mean())
     # where the 4096 tokens end in the text (how many files they cover)
     prefix_bytes = len(oracle.llm.detokenize(ids))
@@ -302,10 +384,37 @@ def make_perplexity(oracle: Oracle, hdr: dict, separator: str) -> dict:
             "token_ids": ids,
             "mean_nll": round(mean_nll, 6),
             "perplexity": round(math.exp(mean_nll), 4),
+            "bos": bos,
             "nll_first_last_chunks": {
                 "mean_nll_0_1023": round(float(nll[:1023].mean()), 6),
-                "mean_nll_3072_4094": round(float(nll[3072:].mean()), 6),
-            }}
+                "mean_nll_3072_4094": round(float(nll[3072:4095].mean()), 6),
+            },
+            "mean_nll_per_1024": [round(float(nll[i:i + 1024].mean()), 6) for i in range(0, len(nll), 1024)]}
+
+
+def make_long(oracle: Oracle, hdr: dict, separator: str, n_tokens: int) -> dict:
+    """Top logits after a long prompt (BOS + license text) and a few greedy tokens after it."""
+    text, files = license_text(separator)
+    ids = [oracle.llm.token_bos()] + oracle.tokenize(text, False)[:n_tokens - 1]
+    if len(ids) < n_tokens:
+        sys.exit(f"license text has only {len(ids)} tokens")
+    logits = oracle.last_logits_streaming(ids)
+    tops = [top_entry(logits, n_tokens - 1, after="prompt")]
+    generated, margins = [], []
+    for g in range(LONG_GREEDY_TOKENS):
+        tok = argmax_lowest(logits)
+        srt = np.sort(logits)
+        margins.append(r5(float(srt[-1]) - float(srt[-2])))
+        generated.append(tok)
+        if g == LONG_GREEDY_TOKENS - 1:
+            break
+        logits = oracle.step(tok)
+        tops.append(top_entry(logits, n_tokens + g, after=f"generated[{g}]"))
+    return {**hdr, "files": [os.path.join(LICENSE_DIR, f) for f in files], "separator": separator,
+            "n_tokens": n_tokens, "token_ids": ids, "generated_ids": generated, "greedy_margins": margins,
+            "top_logits": tops,
+            "notes": "prompt = BOS + the first n_tokens - 1 license-text tokens, evaluated in batches of 512 "
+                     "(llama.cpp context n_tokens + 16); then one token per step."}
 
 
 def write_json(path: str, obj: dict):
@@ -319,30 +428,46 @@ def write_json(path: str, obj: dict):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default=DEFAULT_MODEL)
-    ap.add_argument("--out", default=DEFAULT_OUT)
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="smollm2")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--out", default=None)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--only", default="tokenize,greedy,perplexity")
+    ap.add_argument("--only", default="tokenize,greedy,perplexity,long")
     ap.add_argument("--separator", default=LICENSE_SEPARATOR,
                     help="join of the license files (python escapes allowed, default '\\n\\n')")
     args = ap.parse_args()
+    profile = PROFILES[args.profile]
+    model = args.model or os.path.join(REPO_ROOT, "models", profile["model"])
+    out_dir = args.out or os.path.join(REPO_ROOT, "Tests", "Fixtures", profile["out"])
     separator = args.separator.encode("utf-8").decode("unicode_escape")
     which = set(args.only.split(","))
-    if not os.path.exists(args.model):
-        sys.exit(f"model not found: {args.model} (run scripts/setup.sh)")
-    os.makedirs(args.out, exist_ok=True)
-    hdr = header(args.model, sha256_file(args.model))
-    oracle = Oracle(args.model, n_ctx=PPL_TOKENS, threads=args.threads)
+    if not os.path.exists(model):
+        sys.exit(f"model not found: {model} (run scripts/setup.sh{' gemma' if args.profile == 'gemma3' else ''})")
+    os.makedirs(out_dir, exist_ok=True)
+    hdr = header(model, sha256_file(model))
+    bos = profile["bos"]
     t0 = time.time()
-    if "tokenize" in which:
-        write_json(os.path.join(args.out, "tokenize.json"), make_tokenize(oracle, hdr))
-    if "greedy" in which:
-        write_json(os.path.join(args.out, "greedy.json"), make_greedy(oracle, hdr))
-    if "perplexity" in which:
-        res = make_perplexity(oracle, hdr, separator)
-        write_json(os.path.join(args.out, "perplexity.json"), res)
-        print(f"perplexity {res['perplexity']} (mean NLL {res['mean_nll']}) over {PPL_TOKENS} tokens; "
-              f"full text {res['n_tokens_full_text']} tokens")
+    if which & {"tokenize", "greedy", "perplexity"}:
+        # All logits are kept only for SmolLM2's small vocabulary; Gemma's perplexity streams.
+        oracle = Oracle(model, n_ctx=profile["ppl_tokens"], threads=args.threads, logits_all=not bos)
+        if "tokenize" in which:
+            write_json(os.path.join(out_dir, "tokenize.json"), make_tokenize(oracle, hdr, profile["tokenize"]))
+        if "greedy" in which:
+            if bos:  # greedy needs every prompt position's logits
+                oracle = Oracle(model, n_ctx=512, threads=args.threads, logits_all=True)
+            write_json(os.path.join(out_dir, "greedy.json"), make_greedy(oracle, hdr, profile["greedy"], bos=bos))
+        if "perplexity" in which:
+            if bos:
+                oracle = Oracle(model, n_ctx=profile["ppl_tokens"], threads=args.threads, logits_all=False)
+            res = make_perplexity(oracle, hdr, separator, n_tokens=profile["ppl_tokens"], bos=bos)
+            write_json(os.path.join(out_dir, "perplexity.json"), res)
+            print(f"perplexity {res['perplexity']} (mean NLL {res['mean_nll']}) over {res['n_tokens']} tokens; "
+                  f"full text {res['n_tokens_full_text']} tokens")
+        del oracle
+    if "long" in which and profile["long_tokens"]:
+        n = profile["long_tokens"]
+        oracle = Oracle(model, n_ctx=n + 16, threads=args.threads, logits_all=False)
+        write_json(os.path.join(out_dir, "long.json"), make_long(oracle, hdr, separator, n))
     print(f"done in {time.time() - t0:.1f}s")
 
 

@@ -36,6 +36,7 @@ public final class Engine: @unchecked Sendable {
         vocabulary = try TokenizerVocabulary(gguf: file)
         tokenizer = try makeTokenizer(vocabulary: vocabulary)
         chatTemplate = vocabulary.chatTemplate.flatMap { ChatTemplate(template: $0) }
+            ?? ChatTemplate.fallback(architecture: configuration.architecture, vocabulary: vocabulary)
         pool = ThreadPool(threadCount: threads ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 

@@ -49,8 +49,17 @@ public struct CacheReport: Sendable, Codable {
     public var memoryBytes: Int
     /// Entries evicted so far, summed over layers and KV heads.
     public var evictions: Int
-    /// Entries held now, the most of any layer.
+    /// Entries held now, the most of any layer the budget applies to (of any layer when
+    /// every layer slides).
     public var entries: Int
+    /// Layers that attend through a sliding window; each keeps its `slidingWindow` newest
+    /// entries (plus up to 31 older ones and one block), whatever the policy; the budget
+    /// applies to the other layers.
+    public var slidingLayers: Int = 0
+    /// The sliding window of those layers, if any.
+    public var slidingWindow: Int? = nil
+    /// Layers whose entries the budget bounds (the layers that do not slide; 0 without a budget).
+    public var budgetedLayers: Int = 0
 }
 
 /// The outcome of `Session.generate`.
@@ -119,11 +128,10 @@ public final class Session {
     /// Evicts down to another budget now (per-layer schedules follow it); for evaluating
     /// several budgets from one prefill, largest first.
     public func compress(budget newBudget: Int) throws {
-        let resolved = try cacheConfiguration.resolvedPolicy()
-        let schedule = resolved.schedule(budget: newBudget)
-        let c = cacheConfiguration, layers = caches.count
-        for (layer, cache) in caches.enumerated() {
-            cache.compress(toBudget: schedule.budget(layer: layer, layerCount: layers, sinks: c.sinks, window: c.window))
+        // Sliding-window layers keep their window whatever the budget.
+        let budgets = try CacheBuilder.layerBudgets(configuration: cacheConfiguration, model: engine.configuration, budget: newBudget)
+        for (cache, layerBudget) in zip(caches, budgets) {
+            if let layerBudget { cache.compress(toBudget: layerBudget) }
         }
         budget = newBudget
         compressed = true
@@ -247,12 +255,16 @@ public final class Session {
         let c = engine.configuration
         let perToken = c.layerCount * c.kvDimension * 2 * 2
         let spec = (try? cacheConfiguration.resolvedPolicy().spec) ?? cacheConfiguration.policy
+        let global = caches.enumerated().filter { c.slidingWindow(layer: $0.offset) == nil }.map(\.element)
         return CacheReport(policy: spec, mode: cacheConfiguration.mode.rawValue,
                            budget: budget, kvBytes: kvBytes, kvBytesPeak: kvBytesPeak,
                            kvBytesFullCache: tokens.count * perToken,
                            memoryBytes: caches.reduce(0) { $0 + $1.auxiliaryBytes },
-                           evictions: caches.reduce(0) { $0 + $1.evictions },
-                           entries: caches.map(\.count).max() ?? 0)
+                           // Window drops of sliding-window layers are not policy evictions.
+                           evictions: caches.enumerated().reduce(0) { $0 + (c.slidingWindow(layer: $1.offset) == nil ? $1.element.evictions : 0) },
+                           entries: (global.isEmpty ? caches : global).map(\.count).max() ?? 0,
+                           slidingLayers: c.slidingLayerCount, slidingWindow: c.slidingWindow,
+                           budgetedLayers: budget == nil ? 0 : c.layerCount - c.slidingLayerCount)
     }
 }
 

@@ -34,6 +34,8 @@ public final class BoundedLayerCache: LayerCache {
     public let receiver: any EvictedEntryReceiver
     public let selector: BudgetSelector
     public let timing: EvictionTiming
+    /// Entries are evicted in multiples of this many (1: exactly down to the budget).
+    public let evictionQuantum: Int
     public private(set) var tokensSeen = 0
     public private(set) var peakBytes = 0
     public private(set) var evictions = 0
@@ -55,8 +57,9 @@ public final class BoundedLayerCache: LayerCache {
     ///     longest sequence for `.onCompress`.
     public init(shape: AttentionShape, layer: Int, layerCount: Int, budget: Int, capacity: Int, selector: BudgetSelector,
                 policy: any EvictionPolicy, receiver: any EvictedEntryReceiver = DiscardingReceiver(),
-                timing: EvictionTiming = .afterEveryBlock) {
+                timing: EvictionTiming = .afterEveryBlock, evictionQuantum: Int = 1) {
         self.shape = shape
+        self.evictionQuantum = max(1, evictionQuantum)
         self.budget = budget
         self.policy = policy
         self.receiver = receiver
@@ -198,26 +201,40 @@ public final class BoundedLayerCache: LayerCache {
     public func compress(toBudget limit: Int) { evict(downTo: limit) }
 
     public func checkpoint() -> CacheCheckpoint {
-        CacheCheckpoint(counts: storage.counts,
-                        scores: (0..<shape.kvHeads).map { Array(UnsafeBufferPointer(start: storage.scores(head: $0), count: storage.counts[$0])) },
-                        tokensSeen: tokensSeen, newestPosition: newestPosition, peakBytes: peakBytes)
+        // Evicting after every block may drop entries held now: keep a copy of them all.
+        if timing == .afterEveryBlock {
+            return CacheCheckpoint(counts: storage.counts, scores: [], tokensSeen: tokensSeen, newestPosition: newestPosition,
+                                   peakBytes: peakBytes, entries: storage.snapshot(), evictions: evictions)
+        }
+        return CacheCheckpoint(counts: storage.counts,
+                               scores: (0..<shape.kvHeads).map { Array(UnsafeBufferPointer(start: storage.scores(head: $0), count: storage.counts[$0])) },
+                               tokensSeen: tokensSeen, newestPosition: newestPosition, peakBytes: peakBytes, evictions: evictions)
     }
 
     public func rollback(to checkpoint: CacheCheckpoint) {
-        for h in 0..<shape.kvHeads {
-            storage.truncate(head: h, to: checkpoint.counts[h])
-            checkpoint.scores[h].withUnsafeBufferPointer { storage.scores(head: h).update(from: $0.baseAddress!, count: $0.count) }
+        if let entries = checkpoint.entries {
+            storage.restore(entries)
+        } else {
+            for h in 0..<shape.kvHeads {
+                storage.truncate(head: h, to: checkpoint.counts[h])
+                checkpoint.scores[h].withUnsafeBufferPointer { if let b = $0.baseAddress { storage.scores(head: h).update(from: b, count: $0.count) } }
+            }
         }
+        evictions = checkpoint.evictions
         tokensSeen = checkpoint.tokensSeen
         newestPosition = checkpoint.newestPosition
         peakBytes = checkpoint.peakBytes
         pending = nil
     }
 
-    /// Evicts every head down to `limit` entries, handing each evicted entry to the receiver.
+    /// Evicts every head down to `limit` entries (or, with a quantum, to the fewest above it
+    /// that leave a multiple of the quantum evicted), handing each evicted entry to the receiver.
     private func evict(downTo limit: Int) {
         for g in 0..<shape.kvHeads where storage.counts[g] > limit {
-            let n = selector.select(count: storage.counts[g], budget: limit, newest: newestPosition,
+            let excess = storage.counts[g] - limit
+            let keep = storage.counts[g] - excess / evictionQuantum * evictionQuantum
+            guard keep < storage.counts[g] else { continue }
+            let n = selector.select(count: storage.counts[g], budget: keep, newest: newestPosition,
                                     positions: storage.positions(head: g), scores: storage.scores(head: g),
                                     scratch: selection, evict: evicted)
             guard n > 0 else { continue }
@@ -230,5 +247,35 @@ public final class BoundedLayerCache: LayerCache {
             storage.remove(head: g, sortedSlots: UnsafeBufferPointer(start: evicted, count: n))
             evictions += n
         }
+    }
+}
+
+// MARK: - Sliding-window layers
+
+extension BoundedLayerCache {
+    /// Sliding-window caches evict this many entries at a time.
+    public static let slidingEvictionQuantum = 32
+
+    /// The cache of a sliding-window layer (Gemma 3's local layers, Mistral), or nil if
+    /// `shape` has no window. It keeps the newest `window` entries, all that the layer's next
+    /// queries can still see (a query at position p sees positions above p - window), plus up
+    /// to 31 older ones and one block while it is attended: like llama.cpp's SWA cache, its
+    /// memory does not grow with the context. Its attention masks by position.
+    ///
+    /// Why 32 at a time: evicting a multiple of 32 oldest entries keeps the slots in position
+    /// order and each slot congruent to its position mod 32, so the one-token kernel's
+    /// accumulators (slot / 8 mod 4, lane slot mod 8) add the same products in the same order
+    /// as llama.cpp's full-size SWA cache (its default), where a cell is a position. Evicting
+    /// one entry per decoded token would fill the hole with the newest entry and reorder the
+    /// sums; at 16K tokens Gemma 3's decoding logits then drift by ~0.4 from llama.cpp's (as
+    /// llama.cpp's own ring-buffer SWA cache, `swa_full = false`, drifts from its default).
+    /// - Parameters:
+    ///   - chunk: the largest block appended at once.
+    public static func slidingWindow(shape: AttentionShape, chunk: Int, layer: Int, layerCount: Int) -> BoundedLayerCache? {
+        guard let window = shape.slidingWindow else { return nil }
+        let quantum = slidingEvictionQuantum
+        return BoundedLayerCache(shape: shape, layer: layer, layerCount: layerCount, budget: window,
+                                 capacity: window + quantum - 1 + chunk, selector: BudgetSelector(sinks: 0, window: 0),
+                                 policy: WindowPolicy(), evictionQuantum: quantum)
     }
 }

@@ -185,3 +185,48 @@ public final class KVStorage: @unchecked Sendable {
         for h in 0..<kvHeads { truncate(head: h, to: 0) }
     }
 }
+
+// MARK: - Snapshot
+
+/// A copy of the entries a `KVStorage` held at one moment (keys, values, positions, scores,
+/// side vectors), so that a cache that evicts while appending can still be rolled back.
+public struct KVSnapshot: Sendable {
+    let counts: [Int]
+    let keys: [[UInt16]]
+    /// Whole value tiles (8 slots each) covering the entries.
+    let values: [[UInt16]]
+    let positions: [[Int32]]
+    let scores: [[Float]]
+    let side: [[Float]]
+}
+
+extension KVStorage {
+    /// Copies the entries held now (O(entries)).
+    public func snapshot() -> KVSnapshot {
+        let d = headDimension
+        func copy<T>(_ p: UnsafeMutablePointer<T>, _ n: Int) -> [T] { Array(UnsafeBufferPointer(start: p, count: n)) }
+        return KVSnapshot(
+            counts: counts,
+            keys: (0..<kvHeads).map { copy(keyRow(head: $0, slot: 0), counts[$0] * d) },
+            values: (0..<kvHeads).map { copy(valueTile(head: $0, slot: 0), (counts[$0] + 7) / 8 * 8 * d) },
+            positions: (0..<kvHeads).map { copy(positions(head: $0), counts[$0]) },
+            scores: (0..<kvHeads).map { copy(scores(head: $0), counts[$0]) },
+            side: (0..<kvHeads).map { sideDimension > 0 ? copy(side(head: $0, slot: 0), counts[$0] * sideDimension) : [] })
+    }
+
+    /// Puts back the entries of `snapshot` (taken from this storage), dropping the current ones.
+    public func restore(_ snapshot: KVSnapshot) {
+        func put<T>(_ source: [T], _ destination: UnsafeMutablePointer<T>) {
+            source.withUnsafeBufferPointer { if let b = $0.baseAddress { destination.update(from: b, count: $0.count) } }
+        }
+        removeAll()
+        for h in 0..<kvHeads {
+            put(snapshot.keys[h], keyRow(head: h, slot: 0))
+            put(snapshot.values[h], valueTile(head: h, slot: 0))
+            put(snapshot.positions[h], positions(head: h))
+            put(snapshot.scores[h], scores(head: h))
+            if sideDimension > 0 { put(snapshot.side[h], side(head: h, slot: 0)) }
+            counts[h] = snapshot.counts[h]
+        }
+    }
+}

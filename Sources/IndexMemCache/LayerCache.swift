@@ -71,7 +71,9 @@ public protocol LayerCache: AnyObject {
     func compress(toBudget budget: Int)
 
     /// Remembers the current entries' count and scores, so that entries appended later can be
-    /// rolled back. Evicting after the checkpoint makes it invalid.
+    /// rolled back. A cache that evicts as it appends (a sliding window, a bounded cache) saves
+    /// a copy of its entries instead, so entries it evicts after the checkpoint come back too;
+    /// its evicted-entry receiver's state is not rolled back.
     func checkpoint() -> CacheCheckpoint
 
     /// Drops everything appended since `checkpoint` and restores the scores it saw.
@@ -88,6 +90,9 @@ public struct CacheCheckpoint: Sendable {
     public var tokensSeen: Int
     public var newestPosition: Int32
     public var peakBytes: Int
+    /// A copy of the entries, for caches that evict as they append.
+    public var entries: KVSnapshot? = nil
+    public var evictions = 0
 }
 
 extension LayerCache {

@@ -15,13 +15,36 @@ public struct WeightMatrix: @unchecked Sendable {
     public let rowBytes: Int
     public let kernels: WeightKernels
 
-    public init(data: UnsafeRawPointer, type: WeightType, rows: Int, columns: Int) {
+    /// Whether llama.cpp would keep this matrix in its repack buffer (every matrix-product
+    /// weight except a token embedding reused as the output layer); selects the arithmetic of
+    /// Q4_K products (see `BatchArithmetic`).
+    public let repackable: Bool
+
+    public init(data: UnsafeRawPointer, type: WeightType, rows: Int, columns: Int, repackable: Bool = true) {
         self.data = data
         self.type = type
         self.rows = rows
         self.columns = columns
         self.rowBytes = type.rowBytes(columns)
         self.kernels = WeightKernels.of(type)
+        self.repackable = repackable
+    }
+
+    /// The same matrix, marked as not repackable (a token embedding reused as the output layer).
+    public func notRepackable() -> WeightMatrix {
+        WeightMatrix(data: data, type: type, rows: rows, columns: columns, repackable: false)
+    }
+
+    /// llama.cpp's arithmetic for a product with `tokens` activation rows.
+    public func arithmetic(tokens: Int) -> BatchArithmetic {
+        type.batchArithmetic(rows: rows, tokens: tokens, repackable: repackable)
+    }
+
+    /// How many leading activation rows of a `tokens`-row product llama.cpp quantizes in
+    /// groups of four (`ggml_quantize_mat_q8_K_4x8`, repacked Q4_K only); see
+    /// `MatMul.prepareActivations(positiveTieRows:)`.
+    public func groupedActivationRows(tokens: Int) -> Int {
+        arithmetic(tokens: tokens) == .repacked ? tokens - tokens % 4 : 0
     }
 
     @inlinable public func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }
@@ -62,6 +85,7 @@ public enum MatMul {
     ) {
         let aStride = weight.type.activationType.rowBytes(weight.columns)
         let n = weight.columns, rowBytes = weight.rowBytes, data = weight.data, rows = weight.rows
+        let arithmetic = weight.arithmetic(tokens: tokens)
         let blocks = (rows + rowBlock - 1) / rowBlock
         pool.parallelFor(blocks) { range in
             for blk in range {
@@ -71,7 +95,7 @@ public enum MatMul {
                     let a = activations + t * aStride
                     let o = out + t * outStride
                     for r in r0..<r1 {
-                        let v = F.dot4(data + r * rowBytes, a, aStride: aStride, count: n)
+                        let v = F.dot4(data + r * rowBytes, a, aStride: aStride, count: n, arithmetic: arithmetic)
                         o[r] = v[0]; o[outStride + r] = v[1]; o[2 * outStride + r] = v[2]; o[3 * outStride + r] = v[3]
                     }
                     t += 4
@@ -79,7 +103,7 @@ public enum MatMul {
                 while t < tokens {
                     let a = activations + t * aStride
                     let o = out + t * outStride
-                    for r in r0..<r1 { o[r] = F.dot(data + r * rowBytes, a, count: n) }
+                    for r in r0..<r1 { o[r] = F.dot(data + r * rowBytes, a, count: n, arithmetic: arithmetic) }
                     t += 1
                 }
             }
@@ -87,17 +111,26 @@ public enum MatMul {
     }
 
     /// Quantizes `tokens` float rows of `columns` (stride `inStride`) into `type`, in parallel.
+    /// - Parameter positiveTieRows: the first this many rows (Q8_K only) are quantized as
+    ///   `ggml_quantize_mat_q8_K_4x8` does (`WeightMatrix.groupedActivationRows`).
     public static func prepareActivations(
         _ x: UnsafePointer<Float>, tokens: Int, columns: Int, inStride: Int,
-        type: ActivationType, into out: UnsafeMutableRawPointer, pool: ThreadPool
+        type: ActivationType, into out: UnsafeMutableRawPointer, pool: ThreadPool, positiveTieRows: Int = 0
     ) {
         let stride = type.rowBytes(columns)
+        @inline(__always) func one(_ t: Int) {
+            if type == .q8_K {
+                ActivationQuantizer.quantizeQ8_K(x + t * inStride, count: columns, into: out + t * stride, positiveTies: t < positiveTieRows)
+            } else {
+                ActivationQuantizer.quantize(type, x + t * inStride, count: columns, into: out + t * stride)
+            }
+        }
         if tokens < 4 {
-            for t in 0..<tokens { ActivationQuantizer.quantize(type, x + t * inStride, count: columns, into: out + t * stride) }
+            for t in 0..<tokens { one(t) }
             return
         }
         pool.parallelFor(tokens) { range in
-            for t in range { ActivationQuantizer.quantize(type, x + t * inStride, count: columns, into: out + t * stride) }
+            for t in range { one(t) }
         }
     }
 }

@@ -20,6 +20,8 @@ public final class ThreadPool: @unchecked Sendable {
     private let pending = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
+    /// Workers that have returned from their loop (deinit waits for all of them).
+    private let exited = Atomic<Int>(0)
     private let condition = NSCondition()
     private var body: ((Int) -> Void)?
     private var threads: [Thread] = []
@@ -29,7 +31,12 @@ public final class ThreadPool: @unchecked Sendable {
     public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.threadCount = max(1, threadCount)
         for index in 1..<self.threadCount {
-            let thread = Thread { [unowned self] in self.workerLoop(index: index) }
+            // unowned(unsafe): a worker still reads the pool while deinit (which waits for it)
+            // runs, when a checked unowned reference would trap.
+            let thread = Thread { [unowned(unsafe) self] in
+                self.workerLoop(index: index)
+                self.exited.add(1, ordering: .releasing)
+            }
             thread.stackSize = 1 << 20
             thread.start()
             threads.append(thread)
@@ -43,6 +50,7 @@ public final class ThreadPool: @unchecked Sendable {
         condition.broadcast()
         condition.unlock()
         while pending.load(ordering: .acquiring) > 0 {}
+        while exited.load(ordering: .acquiring) < threadCount - 1 { sched_yield() }
     }
 
     /// Runs `body(threadIndex)` on every thread, `threadIndex` in `0..<threadCount`, and

@@ -105,6 +105,43 @@ public enum VectorMath {
         }
     }
 
+    /// GELU-gated unit: `gate = gelu(gate) * up`, in place on `gate`, as ggml's
+    /// `ggml_vec_geglu_f32` (built with `GGML_GELU_FP16`): `gate <= -10` gives 0, `gate >= 10`
+    /// gives `gate * up`, otherwise gelu is looked up at `gate` rounded to f16, from a table
+    /// of f16 results (`ggml_table_gelu_f16`).
+    @inlinable
+    public static func geglu(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
+        let table = geluTable
+        for i in 0..<count {
+            let x = gate[i]
+            if x <= -10 {
+                gate[i] = 0
+            } else if x >= 10 {
+                gate[i] = x * up[i]
+            } else {
+                gate[i] = table[Int(Float16(x).bitPattern)] * up[i]
+            }
+        }
+    }
+
+    /// GELU, tanh approximation, with the arithmetic of ggml's `ggml_gelu_f32` as GCC compiles
+    /// it (`1 + 0.044715 x x` contracted into one fused multiply-add).
+    @inlinable
+    public static func gelu(_ x: Float) -> Float {
+        let inner = (1 as Float).addingProduct(0.044715 * x, x)
+        return 0.5 * x * (1 + tanhf(0.79788456080286535587989211986876 * x * inner))
+    }
+
+    /// `ggml_table_gelu_f16` widened to floats: gelu of every f16 value, rounded to f16.
+    nonisolated(unsafe) public static let geluTable: UnsafeMutablePointer<Float> = {
+        let table = UnsafeMutablePointer<Float>.allocate(capacity: 1 << 16)
+        for h in 0..<(1 << 16) {
+            let x = Float(Float16(bitPattern: UInt16(h)))
+            table[h] = Float(Float16(gelu(x)))
+        }
+        return table
+    }()
+
     /// `x / (1 + exp(-x))` as ggml's `ggml_v_silu`.
     @inlinable @inline(__always)
     public static func silu(_ x: SIMD8<Float>) -> SIMD8<Float> {

@@ -30,7 +30,13 @@ public enum TestPaths {
 /// Thrown when a real-model test cannot find its model file.
 public struct MissingModelError: Error, CustomStringConvertible {
     public let path: String
-    public var description: String { "model not found at \(path): run scripts/setup.sh (scripts/test.sh does it for you)" }
+    /// The command that fetches it.
+    public var fetch: String = "scripts/setup.sh"
+    public init(path: String, fetch: String = "scripts/setup.sh") {
+        self.path = path
+        self.fetch = fetch
+    }
+    public var description: String { "model not found at \(path): run \(fetch) (scripts/test.sh fetches every model the tests use)" }
 }
 
 /// The default model's path, or an error telling how to fetch it. Real-model tests fail
@@ -38,5 +44,12 @@ public struct MissingModelError: Error, CustomStringConvertible {
 public func requireDefaultModel() throws -> String {
     let path = TestPaths.defaultModel
     guard FileManager.default.fileExists(atPath: path) else { throw MissingModelError(path: path) }
+    return path
+}
+
+/// The long-context model's path (Gemma 3 270M), or an error telling how to fetch it.
+public func requireGemmaModel() throws -> String {
+    let path = TestPaths.gemmaModel
+    guard FileManager.default.fileExists(atPath: path) else { throw MissingModelError(path: path, fetch: "scripts/setup.sh gemma") }
     return path
 }

@@ -58,6 +58,16 @@ public struct ChatTemplate: Sendable, Equatable {
         }
     }
 
+    /// The template for a model whose file has none (`tokenizer.chat_template` missing), by
+    /// architecture, when its vocabulary has the template's markers: Gemma GGUFs converted
+    /// without a template still use `<start_of_turn>`.
+    public static func fallback(architecture: String, vocabulary: TokenizerVocabulary) -> ChatTemplate? {
+        if architecture.hasPrefix("gemma") && vocabulary.tokens.contains("<start_of_turn>") && vocabulary.tokens.contains("<end_of_turn>") {
+            return ChatTemplate(kind: .gemma)
+        }
+        return nil
+    }
+
     public init(kind: Kind, defaultSystemMessage: String? = nil) {
         self.kind = kind
         self.defaultSystemMessage = defaultSystemMessage

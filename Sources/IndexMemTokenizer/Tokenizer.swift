@@ -23,9 +23,15 @@ extension Tokenizer {
 
     /// The text of a token sequence. Invalid UTF-8 (a sequence cut inside a character)
     /// becomes U+FFFD.
+    /// Like llama.cpp's `llama_detokenize`, a SentencePiece vocabulary that prefixes text with
+    /// a space (`add_space_prefix`) drops one leading space of the first token.
     public func decode(_ ids: [Int], special: Bool = false) -> String {
         var bytes: [UInt8] = []
         for id in ids { bytes += pieceBytes(id, special: special) }
+        if vocabulary.model == "llama" && vocabulary.addSpacePrefix, let first = ids.first,
+           bytes.first == 0x20, pieceBytes(first, special: special).first == 0x20 {
+            bytes.removeFirst()
+        }
         return String(decoding: bytes, as: UTF8.self)
     }
 
@@ -41,6 +47,7 @@ public func makeTokenizer(vocabulary: TokenizerVocabulary) throws(TokenizerError
     try vocabulary.validate()
     switch vocabulary.model {
     case "gpt2": return try ByteLevelBPETokenizer(vocabulary: vocabulary)
+    case "llama": return try SentencePieceTokenizer(vocabulary: vocabulary)
     default: throw .unsupportedModel(vocabulary.model)
     }
 }

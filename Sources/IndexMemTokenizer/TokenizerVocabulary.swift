@@ -76,7 +76,7 @@ public struct TokenizerVocabulary: Sendable {
     /// The Jinja chat template, if the file has one.
     public var chatTemplate: String?
 
-    public static let supportedModels = ["gpt2"]
+    public static let supportedModels = ["gpt2", "llama"]
 
     public init(model: String, preTokenizer: String = "default", tokens: [String], tokenTypes: [TokenType]? = nil,
                 scores: [Float] = [], merges: [String] = [], bosTokenId: Int? = nil, eosTokenId: Int? = nil,

@@ -127,7 +127,9 @@ extension CacheReport {
     var json: [String: Any] {
         ["policy": policy, "mode": mode, "budget": budget.map { $0 as Any } ?? NSNull(),
          "kv_bytes": kvBytes, "kv_bytes_peak": kvBytesPeak, "kv_bytes_full_cache": kvBytesFullCache,
-         "memory_bytes": memoryBytes, "evictions": evictions, "entries": entries]
+         "memory_bytes": memoryBytes, "evictions": evictions, "entries": entries,
+         "sliding_layers": slidingLayers, "sliding_window": slidingWindow.map { $0 as Any } ?? NSNull(),
+         "budgeted_layers": budgetedLayers]
     }
 }
 

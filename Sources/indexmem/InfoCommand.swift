@@ -39,6 +39,16 @@ struct InfoCommand: ParsableCommand {
                 "query_heads": c.queryHeads, "kv_heads": c.kvHeads, "head_dimension": c.headDimension,
                 "context_length": c.contextLength, "vocabulary": c.vocabularySize, "rope_base": c.ropeBase,
                 "rms_epsilon": c.rmsNormEpsilon, "sliding_window": c.slidingWindow.map { $0 as Any } ?? NSNull(),
+                "sliding_window_layers": c.slidingLayerCount,
+                "rope_base_sliding": c.slidingRopeBase.map { $0 as Any } ?? NSNull(),
+                "rope_style": c.ropeHalves ? "neox" : "norm", "rope_freq_scale": c.ropeFreqScale,
+                "rope_frequency_factors": engine.weights.ropeFrequencyFactors != nil,
+                "qkv_bias": engine.weights.layers.first?.queryBias != nil, "query_key_norm": c.queryKeyNorm,
+                "post_norms": c.postNorms, "feed_forward_activation": c.feedForwardActivation.rawValue,
+                "embedding_scale": c.embeddingScale.map { $0 as Any } ?? NSNull(),
+                "query_scale": c.queryScale.map { $0 as Any } ?? NSNull(),
+                "final_logit_softcap": c.finalLogitSoftcap.map { $0 as Any } ?? NSNull(),
+                "tied_output": engine.weights.tiedOutput,
             ] as [String: Any],
             "kv_bytes_per_token": perTokenKV,
             "tensor_types": byType.mapValues { ["count": $0.count, "bytes": $0.bytes] },
@@ -54,6 +64,19 @@ struct InfoCommand: ParsableCommand {
         out += "architecture \(c.architecture)   GGUF v\(file.version)   \(file.bytes.count) bytes   \(parameters) parameters\n"
         out += "layers \(c.layerCount)   embedding \(c.embeddingDimension)   ffn \(c.feedForwardDimension)   heads \(c.queryHeads) q / \(c.kvHeads) kv x \(c.headDimension)\n"
         out += "context \(c.contextLength)   vocabulary \(c.vocabularySize)   rope base \(c.ropeBase)   rms eps \(c.rmsNormEpsilon)\n"
+        if let w = c.slidingWindow {
+            out += "sliding window \(w) on \(c.slidingLayerCount) of \(c.layerCount) layers" + (c.slidingRopeBase.map { " (rope base \($0))" } ?? "") + "\n"
+        }
+        var features: [String] = [c.ropeHalves ? "rope neox" : "rope norm", "\(c.feedForwardActivation.rawValue) feed-forward"]
+        if engine.weights.ropeFrequencyFactors != nil { features.append("rope frequency factors") }
+        if engine.weights.layers.first?.queryBias != nil { features.append("qkv bias") }
+        if c.queryKeyNorm { features.append("q/k norm") }
+        if c.postNorms { features.append("post norms") }
+        if let s = c.embeddingScale { features.append("embedding x\(s)") }
+        if let s = c.queryScale { features.append("query x\(s)") }
+        if let s = c.finalLogitSoftcap { features.append("logit softcap \(s)") }
+        if engine.weights.tiedOutput { features.append("tied output") }
+        out += "features     \(features.joined(separator: ", "))\n"
         out += "KV cache     \(perTokenKV) bytes per token (f16 keys and values)\n"
         out += "chat         \(engine.chatTemplate.map { "\($0.kind)" } ?? "none (raw prompts)")\n"
         out += "tensors      \(file.tensors.count): " + byType.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value.count) (\($0.value.bytes) B)" }.joined(separator: ", ") + "\n"

@@ -117,15 +117,93 @@ func ggmlAVX2Dot(_ type: WeightType, _ w: [UInt8], _ a: [UInt8], count: Int) -> 
                     for l in 0..<32 {
                         let ql = w[x + 64 * n + 32 * (k & 1) + l], qh = w[x + 128 + 32 * n + l]
                         let low = k < 2 ? ql & 15 : ql >> 4
-                        g.q[l] = Int32(low | ((qh >> (2 * k)) & 3) << 4) - 32
+                        g.q[l] = Int32(low | ((qh >> (2 * k)) & 3) << 4)
                         g.scale[l] = int8(w, x + 192 + 8 * n + 2 * k + l / 16)
                         g.y[l] = int8(a, o + 4 + 128 * n + 32 * k + l)
                     }
                     for (l, v) in g.lanes.enumerated() { sumi[l] += v }
                 }
             }
+            // The - 32 offset: 32 x madd(bsums, scales), lane i from 16-value groups 2i and 2i + 1.
+            for l in 0..<8 {
+                let p0: Int32 = i16(a, o + 260 + 4 * l) * int8(w, x + 192 + 2 * l)
+                let p1: Int32 = i16(a, o + 262 + 4 * l) * int8(w, x + 193 + 2 * l)
+                sumi[l] -= 32 * (p0 + p1)
+            }
             fma(f32(a, o) * half(w, x + 208), sumi)
         }
         return ggmlHsum8(acc)
     }
+}
+
+// MARK: - Repacked and tiled K-quant arithmetic
+
+/// Exact integer sums of one K-quant weight block against one Q8_K block, per 32-value group
+/// (Q4_K/Q5_K: scale x q x q8 and min x group sum) or for the whole block (Q6_K: scale x (q - 32) x q8).
+private func kBlockIntegers(_ type: WeightType, _ w: [UInt8], _ x: Int, _ a: [UInt8], _ o: Int) -> (i: [Int64], m: [Int64]) {
+    switch type {
+    case .q4_K, .q5_K:
+        let scales = w[(x + 4)..<(x + 16)]
+        var i = [Int64](repeating: 0, count: 8), m = [Int64](repeating: 0, count: 8)
+        for sub in 0..<8 {
+            let (sc, mn) = scaleMinK4(sub, scales)
+            let chunk = sub / 2, high = sub % 2 == 1
+            var s: Int64 = 0, ys: Int64 = 0
+            for e in 0..<32 {
+                let byte = w[x + (type == .q5_K ? 48 : 16) + 32 * chunk + e]
+                var q = Int64(high ? byte >> 4 : byte & 15)
+                if type == .q5_K && (w[x + 16 + e] >> UInt8(2 * chunk + (high ? 1 : 0))) & 1 == 1 { q += 16 }
+                let y = Int64(int8(a, o + 4 + 32 * sub + e))
+                s += q * y
+                ys += y
+            }
+            i[sub] = Int64(sc) * s
+            m[sub] = Int64(mn) * ys
+        }
+        return (i, m)
+    default:
+        var total: Int64 = 0
+        for n in 0..<2 {
+            for k in 0..<4 {
+                for l in 0..<32 {
+                    let ql = w[x + 64 * n + 32 * (k & 1) + l], qh = w[x + 128 + 32 * n + l]
+                    let low = k < 2 ? ql & 15 : ql >> 4
+                    let q = Int64(low | ((qh >> (2 * k)) & 3) << 4) - 32
+                    total += Int64(int8(w, x + 192 + 8 * n + 2 * k + l / 16)) * q * Int64(int8(a, o + 4 + 128 * n + 32 * k + l))
+                }
+            }
+        }
+        return ([total], [0])
+    }
+}
+
+/// llama.cpp's repacked Q4_K products (`ggml_gemv_q4_K_8x8_q8_K` when `grouped` is false,
+/// `ggml_gemm_q4_K_8x8_q8_K` for rows in groups of four) and its tiled K-quant matmul.
+func ggmlBatchedDot(_ type: WeightType, _ arithmetic: BatchArithmetic, grouped: Bool, _ w: [UInt8], _ a: [UInt8], count: Int) -> Float {
+    var acc: Float = 0, accm: Float = 0
+    for b in 0..<(count / 256) {
+        let x = b * type.blockBytes, o = b * 292
+        let (i, m) = kBlockIntegers(type, w, x, a, o)
+        let yd = f32(a, o)
+        let d = type == .q6_K ? half(w, x + 208) : half(w, x)
+        let dmin = type == .q6_K ? 0 : half(w, x + 2)
+        switch arithmetic {
+        case .repacked:
+            // per 64 values (gemm) or per block (gemv)
+            let steps = grouped ? 4 : 1
+            for j in 0..<steps {
+                let range = grouped ? (2 * j)..<(2 * j + 2) : 0..<8
+                let ij = range.reduce(Int64(0)) { $0 + i[$1] }, mj = range.reduce(Int64(0)) { $0 + m[$1] }
+                acc = acc.addingProduct(Float(ij), d * yd)
+                accm = accm.addingProduct(Float(mj), dmin * yd)
+            }
+        case .tiled:
+            var res = d * Float(i.reduce(0, +))
+            if type != .q6_K { res = res.addingProduct(-dmin, Float(m.reduce(0, +))) }
+            acc = acc.addingProduct(res, yd)
+        case .vecDot:
+            fatalError("use ggmlAVX2Dot")
+        }
+    }
+    return arithmetic == .repacked ? acc - accm : acc
 }

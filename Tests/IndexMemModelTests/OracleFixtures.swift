@@ -32,9 +32,18 @@ struct PerplexityFixture: Decodable {
     let mean_nll: Double
 }
 
+struct LongFixture: Decodable {
+    let n_tokens: Int
+    let token_ids: [Int]
+    let generated_ids: [Int]
+    let greedy_margins: [Double]
+    let top_logits: [GreedyFixture.TopLogits]
+}
+
 enum Fixtures {
-    static func load<T: Decodable>(_ type: T.Type, _ name: String) throws -> T {
-        let url = URL(fileURLWithPath: TestPaths.fixtures).appendingPathComponent("smollm2/\(name)")
+    /// `Tests/Fixtures/<model>/<name>` (model `smollm2` or `gemma3`).
+    static func load<T: Decodable>(_ type: T.Type, _ name: String, model: String = "smollm2") throws -> T {
+        let url = URL(fileURLWithPath: TestPaths.fixtures).appendingPathComponent("\(model)/\(name)")
         return try JSONDecoder().decode(T.self, from: Data(contentsOf: url))
     }
 }

@@ -43,9 +43,33 @@ struct OracleTests {
         try #require(index < fixture.prompts.count)
         let p = fixture.prompts[index]
         let model = try LoadedModel.get()
-        let transformer = Transformer(weights: model.weights, maxChunk: 64, pool: model.pool)
-        let caches = transformer.makeFullCaches(capacity: 512)
-        let vocab = model.weights.configuration.vocabularySize
+        let (generated, worst) = try OracleCheck.greedy(weights: model.weights, pool: model.pool, prompt: p, chunk: 64)
+        #expect(generated == p.generated_ids, "prompt '\(p.name)': greedy tokens differ from llama.cpp")
+        #expect(worst < Self.logitTolerance, "prompt '\(p.name)': max |logit difference| \(worst)")
+        print("prompt \(p.name): max top-logit difference \(worst)")
+    }
+
+    @Test("perplexity of 4096 license-text tokens within 1 % of llama.cpp")
+    func perplexity() throws {
+        let fixture = try Fixtures.load(PerplexityFixture.self, "perplexity.json")
+        let model = try LoadedModel.get()
+        let ppl = try OracleCheck.perplexity(weights: model.weights, pool: model.pool, ids: fixture.token_ids, chunk: 256)
+        print("perplexity: ours \(ppl), llama.cpp \(fixture.perplexity)")
+        #expect(abs(ppl / fixture.perplexity - 1) < 0.01)
+    }
+}
+
+// MARK: - Shared checks
+
+/// The comparisons every real-model oracle suite runs.
+enum OracleCheck {
+    /// Evaluates the prompt as one sequence (all positions' logits), then greedy steps one
+    /// token at a time, stopping at the first token that differs from the fixture.
+    /// - Returns: the greedy tokens and the largest |ours - llama.cpp| over the fixture's top logits.
+    static func greedy(weights: ModelWeights, pool: ThreadPool, prompt p: GreedyFixture.Prompt, chunk: Int) throws -> ([Int], Float) {
+        let transformer = Transformer(weights: weights, maxChunk: chunk, pool: pool)
+        let caches = transformer.makeFullCaches(capacity: p.prompt_ids.count + p.generated_ids.count + 8)
+        let vocab = weights.configuration.vocabularySize
         var sequence = p.prompt_ids
         // Logits of every position, so the fixture's positions can be checked.
         var logitsAt: [Int: [Float]] = [:]
@@ -53,7 +77,10 @@ struct OracleTests {
         try all.withUnsafeMutableBufferPointer {
             try transformer.forward(tokens: p.prompt_ids, startPosition: 0, caches: caches, logits: .all, into: $0.baseAddress)
         }
-        for i in 0..<p.prompt_ids.count { logitsAt[i] = Array(all[(i * vocab)..<((i + 1) * vocab)]) }
+        let wanted = Set(p.top_logits.map(\.position))
+        for i in 0..<p.prompt_ids.count where wanted.contains(i) || i == p.prompt_ids.count - 1 {
+            logitsAt[i] = Array(all[(i * vocab)..<((i + 1) * vocab)])
+        }
         var generated: [Int] = []
         var last = logitsAt[p.prompt_ids.count - 1]!
         while generated.count < p.generated_ids.count {
@@ -66,47 +93,47 @@ struct OracleTests {
             try last.withUnsafeMutableBufferPointer {
                 try transformer.forward(tokens: [next], startPosition: sequence.count - 1, caches: caches, logits: .last, into: $0.baseAddress)
             }
-            logitsAt[sequence.count - 1] = last
+            if wanted.contains(sequence.count - 1) { logitsAt[sequence.count - 1] = last }
         }
-        #expect(generated == p.generated_ids, "prompt '\(p.name)': greedy tokens differ from llama.cpp")
+        return (generated, worstDifference(p.top_logits, logitsAt))
+    }
+
+    /// Largest |ours - reference| over the fixture's recorded top logits.
+    static func worstDifference(_ tops: [GreedyFixture.TopLogits], _ logitsAt: [Int: [Float]]) -> Float {
         var worst: Float = 0
-        for top in p.top_logits {
+        for top in tops {
             guard let ours = logitsAt[top.position] else { continue }
             for (id, ref) in zip(top.ids, top.logits) { worst = max(worst, abs(ours[id] - ref)) }
         }
-        #expect(worst < Self.logitTolerance, "prompt '\(p.name)': max |logit difference| \(worst)")
-        print("prompt \(p.name): max top-logit difference \(worst)")
+        return worst
     }
 
-    @Test("perplexity of 4096 license-text tokens within 1 % of llama.cpp")
-    func perplexity() throws {
-        let fixture = try Fixtures.load(PerplexityFixture.self, "perplexity.json")
-        let model = try LoadedModel.get()
-        let transformer = Transformer(weights: model.weights, maxChunk: 256, pool: model.pool)
-        let caches = transformer.makeFullCaches(capacity: fixture.n_tokens)
-        let vocab = model.weights.configuration.vocabularySize
-        let chunk = 256
+    /// Perplexity of `ids` in one context, evaluated `chunk` tokens at a time with all logits.
+    static func perplexity(weights: ModelWeights, pool: ThreadPool, ids: [Int], chunk: Int) throws -> Double {
+        let transformer = Transformer(weights: weights, maxChunk: chunk, pool: pool)
+        let caches = transformer.makeFullCaches(capacity: ids.count)
+        let vocab = weights.configuration.vocabularySize
         var logits = [Float](repeating: 0, count: chunk * vocab)
         var nll = 0.0
         var count = 0
         var start = 0
-        let ids = fixture.token_ids
         while start < ids.count {
             let piece = Array(ids[start..<min(ids.count, start + chunk)])
             try logits.withUnsafeMutableBufferPointer {
                 try transformer.forward(tokens: piece, startPosition: start, caches: caches, logits: .all, into: $0.baseAddress)
             }
-            for i in 0..<piece.count where start + i + 1 < ids.count {
-                let row = Array(logits[(i * vocab)..<((i + 1) * vocab)])
-                let m = row.max()!
-                let lse = Double(m) + log(row.reduce(0.0) { $0 + exp(Double($1 - m)) })
-                nll += lse - Double(row[ids[start + i + 1]])
-                count += 1
+            logits.withUnsafeBufferPointer { all in
+                for i in 0..<piece.count where start + i + 1 < ids.count {
+                    let row = UnsafeBufferPointer(rebasing: all[(i * vocab)..<((i + 1) * vocab)])
+                    let m = row.max()!
+                    var sum = 0.0
+                    for v in row { sum += exp(Double(v - m)) }
+                    nll += Double(m) + log(sum) - Double(row[ids[start + i + 1]])
+                    count += 1
+                }
             }
             start += piece.count
         }
-        let ppl = exp(nll / Double(count))
-        print("perplexity: ours \(ppl), llama.cpp \(fixture.perplexity)")
-        #expect(abs(ppl / fixture.perplexity - 1) < 0.01)
+        return exp(nll / Double(count))
     }
 }

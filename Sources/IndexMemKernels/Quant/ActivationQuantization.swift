@@ -92,18 +92,22 @@ public enum ActivationQuantizer {
 
     /// 292-byte blocks: f32 d, 256 x int8, 16 x int16 sums of 16 consecutive values.
     /// Matches `quantize_row_q8_K_ref`: the scale maps the signed extreme to -127.
+    /// - Parameter positiveTies: take the scale's sign from `+max` whenever a value equals
+    ///   `+max` (ggml's `ggml_quantize_mat_q8_K_4x8`, used for the activations of repacked Q4_K
+    ///   products); otherwise from the first value of largest magnitude (`quantize_row_q8_K`).
+    ///   The two differ only when a block holds both `+max` and `-max`.
     @inlinable
-    public static func quantizeQ8_K(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer) {
+    public static func quantizeQ8_K(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer, positiveTies: Bool = false) {
         #if arch(x86_64)
-        for b in 0..<(count / 256) { quantizeQ8_KBlockAVX2(x + b * 256, into: out + b * 292) }
+        for b in 0..<(count / 256) { quantizeQ8_KBlockAVX2(x + b * 256, into: out + b * 292, positiveTies: positiveTies) }
         #else
-        quantizeQ8_KPortable(x, count: count, into: out)
+        quantizeQ8_KPortable(x, count: count, into: out, positiveTies: positiveTies)
         #endif
     }
 
     /// The scalar `quantizeQ8_K` (reference for the SIMD path, byte for byte).
     @inlinable
-    public static func quantizeQ8_KPortable(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer) {
+    public static func quantizeQ8_KPortable(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer, positiveTies: Bool = false) {
         for b in 0..<(count / 256) {
             let src = x + b * 256
             let block = out + b * 292
@@ -112,6 +116,9 @@ public enum ActivationQuantizer {
             for j in 0..<256 {
                 let ax = abs(src[j])
                 if ax > amax { amax = ax; maxValue = src[j] }
+            }
+            if positiveTies && amax > 0 {
+                maxValue = (0..<256).contains { src[$0] == amax } ? amax : -amax
             }
             let qs = (block + 4).assumingMemoryBound(to: Int8.self)
             let sums = (block + 260).assumingMemoryBound(to: Int16.self)
@@ -140,7 +147,7 @@ public enum ActivationQuantizer {
     /// largest magnitude sets iscale = -127 / value, q = min(127, round-half-even(iscale * x))
     /// (`vcvtps2dq`; the int8 pack saturates 128 to 127), group sums by `vpmaddubsw`.
     @inlinable @inline(__always)
-    static func quantizeQ8_KBlockAVX2(_ x: UnsafePointer<Float>, into block: UnsafeMutableRawPointer) {
+    static func quantizeQ8_KBlockAVX2(_ x: UnsafePointer<Float>, into block: UnsafeMutableRawPointer, positiveTies: Bool) {
         let p = UnsafeRawPointer(x)
         let signMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff))
         var m = _mm256_setzero_ps()
@@ -156,10 +163,18 @@ public enum ActivationQuantizer {
         // exactly when their bit patterns are).
         var maxValue: Float = 0
         let target = _mm256_set1_epi32(Int32(bitPattern: amax.bitPattern))
-        for k in 0..<32 {
-            let v = _mm256_castps_si256(_mm256_and_ps(p.loadUnaligned(fromByteOffset: 32 * k, as: __m256.self), signMask))
-            let hit = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v, target)))
-            if hit != 0 { maxValue = x[8 * k + hit.trailingZeroBitCount]; break }
+        if positiveTies {
+            maxValue = -amax
+            for k in 0..<32 {
+                let v = _mm256_castps_si256(p.loadUnaligned(fromByteOffset: 32 * k, as: __m256.self))
+                if _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v, target))) != 0 { maxValue = amax; break }
+            }
+        } else {
+            for k in 0..<32 {
+                let v = _mm256_castps_si256(_mm256_and_ps(p.loadUnaligned(fromByteOffset: 32 * k, as: __m256.self), signMask))
+                let hit = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v, target)))
+                if hit != 0 { maxValue = x[8 * k + hit.trailingZeroBitCount]; break }
+            }
         }
         let iscale = -127 / maxValue
         let mul = _mm256_set1_ps(iscale)

@@ -107,12 +107,21 @@ public enum Q6_K {
         return _mm256_shuffle_epi8(halfScales, unsafeBitCast(mask, to: __m256i.self))
     }
 
-    /// ggml's AVX2 arithmetic: per 32 values `maddubs(q, q8) - maddubs(32, q8)` (the offset
-    /// applied per 16-bit pair), times the two scales by `madd`, summed in 8 int32 lanes; per
-    /// block `acc = fma(d_a * d, float(sumi), acc)`; then `hsum_float_8(acc)`.
+    /// The `- 32` offset of a block as ggml applies it: `32 x madd(bsums, scales)`, 8 int32
+    /// lanes (lane i: the two 16-value groups 2i and 2i + 1).
+    @inlinable @inline(__always)
+    static func offsetAVX2(_ x: UnsafeRawPointer, _ y: UnsafeRawPointer) -> __m256i {
+        let scales16 = _mm256_cvtepi8_epi16((x + 192).loadUnaligned(as: __m128i.self))
+        return _mm256_slli_epi32(_mm256_madd_epi16(loadBytes(y + 260), scales16), 5)
+    }
+
+    /// ggml's AVX2 arithmetic (`ggml_vec_dot_q6_K_q8_K`): per 32 values `maddubs(q, q8)` with
+    /// the unsigned 6-bit q, times the two scales by `madd`, summed in 8 int32 lanes; the
+    /// offset `32 x scale x q8` is subtracted per block as `32 x madd(bsums, scales)` (a
+    /// different lane split than per value); then `acc = fma(d_a * d, float(sumi), acc)` and
+    /// `hsum_float_8(acc)`.
     @inlinable
     public static func dotAVX2(_ w: UnsafeRawPointer, _ a: UnsafeRawPointer, count: Int) -> Float {
-        let m32 = _mm256_set1_epi8(32)
         var acc = _mm256_setzero_ps()
         for b in 0..<(count / 256) {
             let x = w + b * 210, y = a + b * 292
@@ -123,13 +132,12 @@ public enum Q6_K {
                 let q = weightsAVX2(x, n)
                 let o = 4 + 128 * n
                 @inline(__always) func group(_ q: __m256i, _ k: Int) -> __m256i {
-                    let y8 = loadBytes(y + o + 32 * k)
-                    let p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y8), _mm256_maddubs_epi16(m32, y8))
-                    return _mm256_madd_epi16(scaleShuffle(half, k), p16)
+                    _mm256_madd_epi16(scaleShuffle(half, k), _mm256_maddubs_epi16(q, loadBytes(y + o + 32 * k)))
                 }
-                let p01 = _mm256_add_epi32(group(q.0, 0), group(q.1, 1)), p23 = _mm256_add_epi32(group(q.2, 2), group(q.3, 3))
-                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p01, p23))
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(group(q.0, 0), group(q.1, 1)))
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(group(q.2, 2), group(q.3, 3)))
             }
+            sumi = _mm256_sub_epi32(sumi, offsetAVX2(x, y))
             let d = y.loadUnaligned(as: Float.self) * Half.toFloat(x.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
             acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc)
         }
@@ -138,13 +146,10 @@ public enum Q6_K {
     #endif
 
     /// One weight row against four Q8_K activation rows; bit-identical to four `dot` calls.
-    /// The weights are decoded once as signed q - 32, and each row's 16-bit pair sums come
-    /// from `maddubs(|q - 32|, sign(q8, q - 32))`: the same values as `dot`'s two `maddubs`.
     @inlinable
     public static func dot4(_ w: UnsafeRawPointer, _ a: UnsafeRawPointer, aStride: Int, count: Int) -> SIMD4<Float> {
         #if arch(x86_64)
         var acc = BlockAccumulator4()
-        let m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30), m32 = _mm256_set1_epi8(32)
         for b in 0..<(count / 256) {
             let x = w + b * 210
             let y0 = a + b * 292, y1 = y0 + aStride, y2 = y1 + aStride, y3 = y2 + aStride
@@ -152,26 +157,25 @@ public enum Q6_K {
             var s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256(), s2 = _mm256_setzero_si256(), s3 = _mm256_setzero_si256()
             for n in 0..<2 {
                 let half = n == 0 ? sc.first : sc.second
-                let b1 = loadBytes(x + 64 * n), b2 = loadBytes(x + 64 * n + 32), h = loadBytes(x + 128 + 32 * n)
+                let q = weightsAVX2(x, n)
                 for k in 0..<4 {
-                    let low: __m256i
-                    let high: __m256i
+                    let qk: __m256i
                     switch k {
-                    case 0: low = _mm256_and_si256(b1, m4); high = _mm256_slli_epi16(h, 4)
-                    case 1: low = _mm256_and_si256(b2, m4); high = _mm256_slli_epi16(h, 2)
-                    case 2: low = _mm256_and_si256(_mm256_srli_epi16(b1, 4), m4); high = h
-                    default: low = _mm256_and_si256(_mm256_srli_epi16(b2, 4), m4); high = _mm256_srli_epi16(h, 2)
+                    case 0: qk = q.0
+                    case 1: qk = q.1
+                    case 2: qk = q.2
+                    default: qk = q.3
                     }
-                    let q = _mm256_sub_epi8(_mm256_or_si256(low, _mm256_and_si256(high, m30)), m32)
-                    let aq = _mm256_sign_epi8(q, q)
                     let s = scaleShuffle(half, k)
                     let o = 4 + 128 * n + 32 * k
-                    s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(s, _mm256_maddubs_epi16(aq, _mm256_sign_epi8(loadBytes(y0 + o), q))))
-                    s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(s, _mm256_maddubs_epi16(aq, _mm256_sign_epi8(loadBytes(y1 + o), q))))
-                    s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(s, _mm256_maddubs_epi16(aq, _mm256_sign_epi8(loadBytes(y2 + o), q))))
-                    s3 = _mm256_add_epi32(s3, _mm256_madd_epi16(s, _mm256_maddubs_epi16(aq, _mm256_sign_epi8(loadBytes(y3 + o), q))))
+                    s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(s, _mm256_maddubs_epi16(qk, loadBytes(y0 + o))))
+                    s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(s, _mm256_maddubs_epi16(qk, loadBytes(y1 + o))))
+                    s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(s, _mm256_maddubs_epi16(qk, loadBytes(y2 + o))))
+                    s3 = _mm256_add_epi32(s3, _mm256_madd_epi16(s, _mm256_maddubs_epi16(qk, loadBytes(y3 + o))))
                 }
             }
+            s0 = _mm256_sub_epi32(s0, offsetAVX2(x, y0)); s1 = _mm256_sub_epi32(s1, offsetAVX2(x, y1))
+            s2 = _mm256_sub_epi32(s2, offsetAVX2(x, y2)); s3 = _mm256_sub_epi32(s3, offsetAVX2(x, y3))
             let yd = SIMD4<Float>(y0.loadUnaligned(as: Float.self), y1.loadUnaligned(as: Float.self),
                                   y2.loadUnaligned(as: Float.self), y3.loadUnaligned(as: Float.self))
             let d = yd * Half.toFloat(x.loadUnaligned(fromByteOffset: 208, as: UInt16.self))

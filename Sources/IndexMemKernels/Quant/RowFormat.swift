@@ -10,6 +10,10 @@ public protocol RowFormat {
     /// One weight row against four activation rows `a + i * aStride`: the weight block is
     /// decoded once for all four (prefill's main saving).
     static func dot4(_ w: UnsafeRawPointer, _ a: UnsafeRawPointer, aStride: Int, count: Int) -> SIMD4<Float>
+    /// `dot` with one of llama.cpp's batched arithmetics (see `BatchArithmetic`).
+    static func dot(_ w: UnsafeRawPointer, _ a: UnsafeRawPointer, count: Int, arithmetic: BatchArithmetic) -> Float
+    /// `dot4` with one of llama.cpp's batched arithmetics.
+    static func dot4(_ w: UnsafeRawPointer, _ a: UnsafeRawPointer, aStride: Int, count: Int, arithmetic: BatchArithmetic) -> SIMD4<Float>
 }
 
 extension RowFormat {
@@ -17,6 +21,17 @@ extension RowFormat {
     public static func dot4(_ w: UnsafeRawPointer, _ a: UnsafeRawPointer, aStride: Int, count: Int) -> SIMD4<Float> {
         SIMD4(dot(w, a, count: count), dot(w, a + aStride, count: count),
               dot(w, a + 2 * aStride, count: count), dot(w, a + 3 * aStride, count: count))
+    }
+
+    /// Formats whose products llama.cpp always computes with `ggml_vec_dot_*` arithmetic.
+    @inlinable @inline(__always)
+    public static func dot(_ w: UnsafeRawPointer, _ a: UnsafeRawPointer, count: Int, arithmetic: BatchArithmetic) -> Float {
+        dot(w, a, count: count)
+    }
+
+    @inlinable @inline(__always)
+    public static func dot4(_ w: UnsafeRawPointer, _ a: UnsafeRawPointer, aStride: Int, count: Int, arithmetic: BatchArithmetic) -> SIMD4<Float> {
+        dot4(w, a, aStride: aStride, count: count)
     }
 }
 
