@@ -107,8 +107,8 @@ public enum Report {
                 md += "![\(task) \(mode)](\(name))\n\n"
             }
         }
-        // Needle grid: depth x length per (task, policy, budget, mode), drawn only where the same
-        // depths were swept at every length; seed-drawn depths would give a grid of empty cells.
+        // Needle grid: depth x length per (task, policy, budget, mode) over the depths swept at
+        // two lengths or more; seed-drawn depths (one per sample) would give a grid of empty cells.
         func depthKey(_ r: EvalResult) -> Double? { r.depth.map { ($0 * 100).rounded() / 100 } }
         let withDepth = results.filter { $0.depth != nil && $0.dataset == nil && $0.task.hasPrefix("niah") }
         let grids = Dictionary(grouping: withDepth) { "\($0.task)|\($0.policy)|\($0.budget.map(String.init) ?? "full")|\($0.budget == nil ? "full" : $0.mode)" }
@@ -116,8 +116,9 @@ public enum Report {
         for key in grids.keys.sorted() {
             let rs = grids[key]!
             let lengths = Set(rs.map(\.length)).sorted()
-            let depthSets = lengths.map { l in Set(rs.filter { $0.length == l }.compactMap(depthKey)) }
-            let depths = depthSets.dropFirst().reduce(depthSets.first ?? []) { $0.intersection($1) }.sorted()
+            var lengthsPerDepth: [Double: Set<Int>] = [:]
+            for r in rs { if let d = depthKey(r) { lengthsPerDepth[d, default: []].insert(r.length) } }
+            let depths = lengthsPerDepth.filter { $0.value.count >= 2 }.keys.sorted()
             guard depths.count >= 3 else { continue }
             let values: [[Double?]] = depths.map { d in
                 lengths.map { l in

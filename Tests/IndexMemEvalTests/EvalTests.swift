@@ -197,7 +197,7 @@ struct HarnessTests {
         #expect(summary.contains("| h2o | bounded | 0.25 ± 0.00 (3) | 0.50 ± 0.00 (3) | 1.00 ± 0.00 (3) |"))
     }
 
-    @Test("a needle grid is drawn for depths swept at every length, not for depths drawn per sample")
+    @Test("a needle grid is drawn for depths swept across lengths, not for depths drawn per sample")
     func needleGrid() throws {
         var spec = SweepSpec()
         spec.tasks = ["niah_single_noise"]
