@@ -61,13 +61,15 @@ public final class ThreadPool: @unchecked Sendable {
             withoutActuallyEscaping(body) { escaping in
                 self.body = escaping
                 pending.store(threadCount - 1, ordering: .releasing)
-                if sleepers.load(ordering: .acquiring) > 0 {
+                // Publish the new generation, then look for sleepers; a worker registers as a
+                // sleeper, then looks at the generation. With both pairs sequentially
+                // consistent, either this call sees the sleeper (and wakes it under the lock
+                // it waits with) or the worker sees the new generation: no lost wake-up.
+                generation.add(1, ordering: .sequentiallyConsistent)
+                if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                     condition.lock()
-                    generation.add(1, ordering: .releasing)
                     condition.broadcast()
                     condition.unlock()
-                } else {
-                    generation.add(1, ordering: .releasing)
                 }
                 escaping(0)
                 var spins = 0
@@ -105,8 +107,8 @@ public final class ThreadPool: @unchecked Sendable {
                     continue
                 }
                 condition.lock()
-                sleepers.add(1, ordering: .releasing)
-                while generation.load(ordering: .acquiring) == seen { condition.wait() }
+                sleepers.add(1, ordering: .sequentiallyConsistent)
+                while generation.load(ordering: .sequentiallyConsistent) == seen { condition.wait() }
                 sleepers.subtract(1, ordering: .releasing)
                 condition.unlock()
             }
