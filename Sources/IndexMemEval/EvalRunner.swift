@@ -69,11 +69,7 @@ public final class EvalRunner {
         }
         let start = Date()
         let prompt = try prompt(for: first)
-        let sample = prompt.sample
-        let limit = engine.configuration.contextLength
-        guard prompt.totalTokens + sample.maxNewTokens <= limit else {
-            throw EngineError.promptTooLong(tokens: prompt.totalTokens + sample.maxNewTokens, limit: limit)
-        }
+        try checkFits(prompt)
         let budgets = items.map { $0.cache.budget ?? $0.cache.resolvedBudget(contextTokens: prompt.contextTokens.count)! }
         var widest = first.cache
         widest.ratio = nil
@@ -85,24 +81,9 @@ public final class EvalRunner {
             let t0 = Date()
             try session.compress(budget: budget)
             let mark = session.checkpoint()
-            let generation = try session.generate(
-                prompt: prompt.questionTokens,
-                options: GenerationOptions(maxTokens: sample.maxNewTokens, sampling: .greedy, stopAtEndOfTurn: true))
-            let report = session.cacheReport()
-            var result = EvalResult(
-                id: sample.id, task: sample.task, length: prompt.totalTokens, policy: report.policy, budget: budget,
-                ratio: item.cache.ratio, mode: item.cache.mode.rawValue,
-                score: Scoring.stringMatchAll(output: generation.text, answers: sample.answers),
-                output: generation.text, answers: sample.answers, kvBytesPeak: report.kvBytesPeak,
-                kvBytesFullCache: report.kvBytesFullCache, modelSha256: engine.sha256,
-                seconds: shared + Date().timeIntervalSince(t0), depth: sample.depth, sample: item.sample, seed: spec.seed,
-                sinks: item.cache.sinks, window: item.cache.window, chunk: item.cache.chunk, evictions: report.evictions,
-                generatedTokens: generation.generatedTokens.count, perplexity: nil, dataset: spec.dataset)
-            result.outputTokenIds = generation.generatedTokens
-            if recordPrompts {
-                result.contextTokenIds = prompt.contextTokens
-                result.questionTokenIds = prompt.questionTokens
-            }
+            let generation = try answer(prompt, in: session)
+            let result = answerResult(item, prompt: prompt, generation: generation, report: session.cacheReport(), budget: budget,
+                                      seconds: shared + Date().timeIntervalSince(t0))
             try onResult(result)
             session.rollback(to: mark)
         }
@@ -113,24 +94,38 @@ public final class EvalRunner {
         let start = Date()
         if item.task == PerplexityTask.name { return try runPerplexity(item, start: start) }
         let prompt = try prompt(for: item)
-        let sample = prompt.sample
-        let limit = engine.configuration.contextLength
-        guard prompt.totalTokens + sample.maxNewTokens <= limit else {
-            throw EngineError.promptTooLong(tokens: prompt.totalTokens + sample.maxNewTokens, limit: limit)
-        }
+        try checkFits(prompt)
         let session = try engine.makeSession(cache: item.cache)
         try session.feed(prompt.contextTokens)
         if item.cache.mode == .prefillThenCompress { session.compress() }
-        let generation = try session.generate(
-            prompt: prompt.questionTokens,
-            options: GenerationOptions(maxTokens: sample.maxNewTokens, sampling: .greedy, stopAtEndOfTurn: true))
+        let generation = try answer(prompt, in: session)
         let report = session.cacheReport()
+        return answerResult(item, prompt: prompt, generation: generation, report: report, budget: report.budget,
+                            seconds: Date().timeIntervalSince(start))
+    }
+
+    private func checkFits(_ prompt: PreparedPrompt) throws {
+        let needed = prompt.totalTokens + prompt.sample.maxNewTokens
+        let limit = engine.configuration.contextLength
+        guard needed <= limit else { throw EngineError.promptTooLong(tokens: needed, limit: limit) }
+    }
+
+    /// Greedy answer to the question, after the context the session holds.
+    private func answer(_ prompt: PreparedPrompt, in session: Session) throws -> GenerationResult {
+        try session.generate(prompt: prompt.questionTokens,
+                             options: GenerationOptions(maxTokens: prompt.sample.maxNewTokens, sampling: .greedy, stopAtEndOfTurn: true))
+    }
+
+    /// The result line of a question answered under `item`'s cache setting.
+    private func answerResult(_ item: WorkItem, prompt: PreparedPrompt, generation: GenerationResult, report: CacheReport,
+                              budget: Int?, seconds: Double) -> EvalResult {
+        let sample = prompt.sample
         var result = EvalResult(
-            id: sample.id, task: sample.task, length: prompt.totalTokens, policy: report.policy, budget: report.budget,
+            id: sample.id, task: sample.task, length: prompt.totalTokens, policy: report.policy, budget: budget,
             ratio: item.cache.ratio, mode: item.cache.mode.rawValue,
             score: Scoring.stringMatchAll(output: generation.text, answers: sample.answers),
             output: generation.text, answers: sample.answers, kvBytesPeak: report.kvBytesPeak,
-            kvBytesFullCache: report.kvBytesFullCache, modelSha256: engine.sha256, seconds: Date().timeIntervalSince(start),
+            kvBytesFullCache: report.kvBytesFullCache, modelSha256: engine.sha256, seconds: seconds,
             depth: sample.depth, sample: item.sample, seed: spec.seed, sinks: item.cache.sinks, window: item.cache.window,
             chunk: item.cache.chunk, evictions: report.evictions, generatedTokens: generation.generatedTokens.count,
             perplexity: nil, dataset: spec.dataset)

@@ -45,7 +45,7 @@ enum ByteLevel {
 
 // MARK: - Tokenizer
 
-public struct ByteLevelBPETokenizer: Tokenizer {
+public struct ByteLevelBPETokenizer: PieceTableTokenizer {
     public let vocabulary: TokenizerVocabulary
     let preTokenizer: PreTokenizer
     let specials: SpecialTokenMatcher
@@ -105,14 +105,6 @@ public struct ByteLevelBPETokenizer: Tokenizer {
         return out
     }
 
-    public func pieceBytes(_ id: Int, special: Bool) -> [UInt8] {
-        guard id >= 0 && id < pieces.count else { return [] }
-        switch vocabulary.tokenTypes[id] {
-        case .control, .unknown: return special ? pieces[id] : []
-        default: return pieces[id]
-        }
-    }
-
     // MARK: Words
 
     private func encodeText(_ bytes: ArraySlice<UInt8>, into out: inout [Int]) {
@@ -140,7 +132,7 @@ public struct ByteLevelBPETokenizer: Tokenizer {
         var next = Array(1...n)          // index of the next live symbol (n = none)
         var prev = Array(-1..<(n - 1))   // index of the previous live symbol (-1 = none)
         var alive = [Bool](repeating: true, count: n)
-        var heap = BigramHeap()
+        var heap = MergeQueue<Bigram>()
         func consider(_ l: Int, _ r: Int) {
             guard l >= 0, r < n, ids[l] >= 0, ids[r] >= 0 else { return }
             if let m = merges[UInt64(UInt32(ids[l])) << 32 | UInt64(UInt32(ids[r]))] {
@@ -170,7 +162,7 @@ public struct ByteLevelBPETokenizer: Tokenizer {
 
 // MARK: - Merge queue
 
-struct Bigram {
+struct Bigram: MergeCandidate {
     var rank: Int32
     var left: Int32
     var right: Int32
@@ -179,39 +171,4 @@ struct Bigram {
 
     /// Lower rank first, then the leftmost pair.
     @inline(__always) func precedes(_ o: Bigram) -> Bool { rank != o.rank ? rank < o.rank : left < o.left }
-}
-
-/// A binary min-heap of candidate merges.
-struct BigramHeap {
-    private var items: [Bigram] = []
-
-    mutating func push(_ b: Bigram) {
-        items.append(b)
-        var i = items.count - 1
-        while i > 0 {
-            let p = (i - 1) / 2
-            guard items[i].precedes(items[p]) else { break }
-            items.swapAt(i, p)
-            i = p
-        }
-    }
-
-    mutating func pop() -> Bigram? {
-        guard let top = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < items.count && items[l].precedes(items[m]) { m = l }
-                if r < items.count && items[r].precedes(items[m]) { m = r }
-                if m == i { break }
-                items.swapAt(i, m)
-                i = m
-            }
-        }
-        return top
-    }
 }

@@ -66,7 +66,7 @@ struct ByteStringTable: Sendable {
 
 // MARK: - Tokenizer
 
-public struct SentencePieceTokenizer: Tokenizer {
+public struct SentencePieceTokenizer: PieceTableTokenizer {
     public let vocabulary: TokenizerVocabulary
     let specials: SpecialTokenMatcher
     let table: ByteStringTable
@@ -102,6 +102,9 @@ public struct SentencePieceTokenizer: Tokenizer {
             }
         }
     }
+
+    /// `add_space_prefix`: encoding put a space before the text, decoding takes it away.
+    public var decodeDropsLeadingSpace: Bool { vocabulary.addSpacePrefix }
 
     /// ▁ (E2 96 81) back to a space.
     static func unescape(_ text: [UInt8]) -> [UInt8] {
@@ -145,14 +148,6 @@ public struct SentencePieceTokenizer: Tokenizer {
         return out
     }
 
-    public func pieceBytes(_ id: Int, special: Bool) -> [UInt8] {
-        guard id >= 0 && id < pieces.count else { return [] }
-        switch vocabulary.tokenTypes[id] {
-        case .control, .unknown: return special ? pieces[id] : []
-        default: return pieces[id]
-        }
-    }
-
     // MARK: Merging
 
     /// `llm_tokenizer_spm_session::tokenize` on escaped text.
@@ -173,7 +168,7 @@ public struct SentencePieceTokenizer: Tokenizer {
         var next = Array(1...count)
         next[count - 1] = -1
         var prev = Array(-1..<(count - 1))
-        var queue = ScoreHeap()
+        var queue = MergeQueue<ScoredBigram>()
         func consider(_ left: Int, _ right: Int) {
             guard left >= 0, right >= 0 else { return }
             let s = start[left], size = length[left] + length[right]
@@ -210,7 +205,7 @@ public struct SentencePieceTokenizer: Tokenizer {
 
 // MARK: - Merge queue
 
-struct ScoredBigram {
+struct ScoredBigram: MergeCandidate {
     var score: Float
     var left: Int32
     var right: Int32
@@ -218,39 +213,4 @@ struct ScoredBigram {
 
     /// Higher score first, then the leftmost pair.
     @inline(__always) func precedes(_ o: ScoredBigram) -> Bool { score != o.score ? score > o.score : left < o.left }
-}
-
-/// A binary heap of candidate merges, best first.
-struct ScoreHeap {
-    private var items: [ScoredBigram] = []
-
-    mutating func push(_ b: ScoredBigram) {
-        items.append(b)
-        var i = items.count - 1
-        while i > 0 {
-            let p = (i - 1) / 2
-            guard items[i].precedes(items[p]) else { break }
-            items.swapAt(i, p)
-            i = p
-        }
-    }
-
-    mutating func pop() -> ScoredBigram? {
-        guard let top = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < items.count && items[l].precedes(items[m]) { m = l }
-                if r < items.count && items[r].precedes(items[m]) { m = r }
-                if m == i { break }
-                items.swapAt(i, m)
-                i = m
-            }
-        }
-        return top
-    }
 }

@@ -15,20 +15,25 @@ public protocol Tokenizer: Sendable {
 
     /// The bytes one token stands for. Control tokens give their text only with `special`.
     func pieceBytes(_ id: Int, special: Bool) -> [UInt8]
+
+    /// Whether `decode` drops one leading space of the first token: encoding added it.
+    var decodeDropsLeadingSpace: Bool { get }
 }
 
 extension Tokenizer {
     /// The bytes one token stands for (control tokens give nothing).
     public func pieceBytes(_ id: Int) -> [UInt8] { pieceBytes(id, special: false) }
 
+    public var decodeDropsLeadingSpace: Bool { false }
+
     /// The text of a token sequence. Invalid UTF-8 (a sequence cut inside a character)
     /// becomes U+FFFD.
-    /// Like llama.cpp's `llama_detokenize`, a SentencePiece vocabulary that prefixes text with
-    /// a space (`add_space_prefix`) drops one leading space of the first token.
+    /// Like llama.cpp's `llama_detokenize`, a tokenizer that prefixes text with a space drops
+    /// one leading space of the first token (`decodeDropsLeadingSpace`).
     public func decode(_ ids: [Int], special: Bool = false) -> String {
         var bytes: [UInt8] = []
         for id in ids { bytes += pieceBytes(id, special: special) }
-        if vocabulary.model == "llama" && vocabulary.addSpacePrefix, let first = ids.first,
+        if decodeDropsLeadingSpace, let first = ids.first,
            bytes.first == 0x20, pieceBytes(first, special: special).first == 0x20 {
             bytes.removeFirst()
         }
@@ -44,7 +49,6 @@ extension Tokenizer {
 /// The tokenizer for a vocabulary.
 /// - Throws: `TokenizerError` for an unsupported model or pre-tokenizer, or inconsistent arrays.
 public func makeTokenizer(vocabulary: TokenizerVocabulary) throws(TokenizerError) -> any Tokenizer {
-    try vocabulary.validate()
     switch vocabulary.model {
     case "gpt2": return try ByteLevelBPETokenizer(vocabulary: vocabulary)
     case "llama": return try SentencePieceTokenizer(vocabulary: vocabulary)
