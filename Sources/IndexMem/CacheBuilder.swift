@@ -9,47 +9,66 @@ import IndexMemCache
 /// Sliding-window layers (Gemma 3's local layers, Mistral) are bounded by their window
 /// whatever the policy: each keeps the newest `window` entries (`BoundedLayerCache.slidingWindow`),
 /// as llama.cpp's SWA cache does. A budget and its policy apply to the global layers only
-/// (a PyramidKV schedule runs over the global layers in order).
+/// (a PyramidKV schedule runs over the global layers in order). `layerBounds` is the one
+/// place that says which layer is which; the caches, `Session.compress(budget:)` and the
+/// server's reservation (`kvBytesBound`) all follow it.
 enum CacheBuilder {
+    /// What bounds one layer's cache.
+    enum LayerBound {
+        /// A sliding-window layer: its window, whatever the policy.
+        case window(Int)
+        /// A global layer under a budget: its share, and its index among the global layers.
+        case budget(Int, globalIndex: Int, globalLayers: Int)
+        /// A global layer without a policy: every token.
+        case full
+    }
+
+    /// Each layer's bound under `budget` (nil: no policy, every global layer full).
+    static func layerBounds(configuration c: CacheConfiguration, model m: ModelConfiguration, budget: Int?) throws(EngineError) -> [LayerBound] {
+        let globalLayers = (0..<m.layerCount).filter { m.slidingWindow(layer: $0) == nil }
+        let schedule = try budget.map { b throws(EngineError) in try c.resolvedPolicy().schedule(budget: b) }
+        var bounds = [LayerBound](repeating: .full, count: m.layerCount)
+        for layer in 0..<m.layerCount { if let w = m.slidingWindow(layer: layer) { bounds[layer] = .window(w) } }
+        if let schedule {
+            for (index, layer) in globalLayers.enumerated() {
+                let share = schedule.budget(layer: index, layerCount: globalLayers.count, sinks: c.sinks, window: c.window)
+                bounds[layer] = .budget(share, globalIndex: index, globalLayers: globalLayers.count)
+            }
+        }
+        return bounds
+    }
+
+    /// The budget a configuration resolves to for a first block of `contextTokens` (nil: no
+    /// policy, a full cache).
+    static func budget(configuration c: CacheConfiguration, contextTokens: Int) throws(EngineError) -> Int? {
+        try c.resolvedPolicy().policy == nil ? nil : c.resolvedBudget(contextTokens: contextTokens)
+    }
+
     /// - Parameters:
     ///   - contextTokens: the first block fed (what a `ratio` is a fraction of).
     ///   - receiver: makes the evicted-entry receiver of each layer.
     static func make(configuration c: CacheConfiguration, model m: ModelConfiguration, contextTokens: Int,
                      receiver: (Int) -> any EvictedEntryReceiver = { _ in DiscardingReceiver() }) throws(EngineError) -> (caches: [any LayerCache], budget: Int?) {
         let resolved = try c.resolvedPolicy()
-        let shapes = (0..<m.layerCount).map { m.attentionShape(layer: $0) }
-        let globalLayers = (0..<m.layerCount).filter { shapes[$0].slidingWindow == nil }
-        func slidingCache(_ layer: Int) -> (any LayerCache)? {
-            BoundedLayerCache.slidingWindow(shape: shapes[layer], chunk: c.chunk, layer: layer, layerCount: m.layerCount)
-        }
-        guard let policy = resolved.policy, let budget = c.resolvedBudget(contextTokens: contextTokens) else {
-            return ((0..<m.layerCount).map { slidingCache($0) ?? FullLayerCache(shape: shapes[$0], capacity: m.contextLength) }, nil)
-        }
-        let budgets = try layerBudgets(configuration: c, model: m, budget: budget)
+        let budget = try budget(configuration: c, contextTokens: contextTokens)
         let selector = BudgetSelector(sinks: c.sinks, window: c.window)
-        let caches: [any LayerCache] = (0..<m.layerCount).map { layer in
-            if let sliding = slidingCache(layer) { return sliding }
-            let layerBudget = budgets[layer] ?? budget
-            let index = globalLayers.firstIndex(of: layer) ?? layer
-            let bounded = c.mode == .bounded
-            return BoundedLayerCache(
-                shape: shapes[layer], layer: index, layerCount: globalLayers.count, budget: layerBudget,
-                // A budget beyond the trained context never fills: reserve no more than the context.
-                capacity: bounded ? min(layerBudget, m.contextLength) + c.chunk : m.contextLength, selector: selector, policy: policy,
-                receiver: receiver(layer), timing: bounded ? .afterEveryBlock : .onCompress)
+        let bounded = c.mode == .bounded
+        let caches: [any LayerCache] = try layerBounds(configuration: c, model: m, budget: budget).enumerated().map { layer, bound in
+            let shape = m.attentionShape(layer: layer)
+            switch bound {
+            case .window(let window):
+                return BoundedLayerCache.slidingWindow(shape: shape, window: window, chunk: c.chunk, layer: layer, layerCount: m.layerCount)
+            case .full:
+                return FullLayerCache(shape: shape, capacity: m.contextLength)
+            case .budget(let share, let index, let globalLayers):
+                guard let policy = resolved.policy else { return FullLayerCache(shape: shape, capacity: m.contextLength) }
+                return BoundedLayerCache(
+                    shape: shape, layer: index, layerCount: globalLayers, budget: share,
+                    // A budget beyond the trained context never fills: reserve no more than the context.
+                    capacity: bounded ? min(share, m.contextLength) + c.chunk : m.contextLength, selector: selector, policy: policy,
+                    receiver: receiver(layer), timing: bounded ? .afterEveryBlock : .onCompress)
+            }
         }
         return (caches, budget)
-    }
-
-    /// Each layer's share of `budget`: nil for a sliding-window layer (its window bounds it),
-    /// otherwise the policy's schedule, run over the global layers in order.
-    static func layerBudgets(configuration c: CacheConfiguration, model m: ModelConfiguration, budget: Int) throws(EngineError) -> [Int?] {
-        let schedule = try c.resolvedPolicy().schedule(budget: budget)
-        let globalLayers = (0..<m.layerCount).filter { m.slidingWindow(layer: $0) == nil }
-        var budgets = [Int?](repeating: nil, count: m.layerCount)
-        for (index, layer) in globalLayers.enumerated() {
-            budgets[layer] = schedule.budget(layer: index, layerCount: globalLayers.count, sinks: c.sinks, window: c.window)
-        }
-        return budgets
     }
 }

@@ -10,9 +10,11 @@ extension CacheConfiguration {
     /// its KV pool before it admits a request.
     ///
     /// Storage is mapped lazily (pages become resident as entries are written), so a cache
-    /// costs the entries it actually holds: a bounded cache at most its budget plus one chunk
-    /// per layer, a full cache (or a prefill-then-compress cache before it compresses) every
-    /// token of the sequence, never more than the model's context.
+    /// costs the entries it actually holds: a sliding-window layer at most its window plus
+    /// slack and one chunk, a bounded cache at most its budget plus one chunk per layer, a full
+    /// cache (or a prefill-then-compress cache before it compresses) every token of the
+    /// sequence, never more than the model's context. The layers are those `CacheBuilder`
+    /// makes.
     /// - Parameters:
     ///   - model: the model's configuration.
     ///   - promptTokens: the first block fed (what a `ratio` budget is a fraction of).
@@ -20,18 +22,15 @@ extension CacheConfiguration {
     /// - Returns: bytes.
     /// - Throws: `EngineError.invalidCacheConfiguration` for an unknown policy.
     public func kvBytesBound(model m: ModelConfiguration, promptTokens: Int, totalTokens: Int) throws(EngineError) -> Int {
-        let resolved = try resolvedPolicy()
         let sequence = min(max(totalTokens, 0), m.contextLength)
-        let perEntry = m.kvHeads * m.headDimension * 2 * 2
-        guard resolved.policy != nil, mode == .bounded, let budget = resolvedBudget(contextTokens: promptTokens) else {
-            return sequence * perEntry * m.layerCount
+        let budget = try CacheBuilder.budget(configuration: self, contextTokens: promptTokens)
+        let entries = try CacheBuilder.layerBounds(configuration: self, model: m, budget: budget).reduce(0) { total, bound in
+            switch bound {
+            case .window(let window): total + min(BoundedLayerCache.slidingCapacity(window: window, chunk: chunk), sequence)
+            case .budget(let share, _, _) where mode == .bounded: total + min(share + chunk, sequence)
+            case .budget, .full: total + sequence
+            }
         }
-        let schedule = resolved.schedule(budget: budget)
-        var entries = 0
-        for layer in 0..<m.layerCount {
-            let layerBudget = schedule.budget(layer: layer, layerCount: m.layerCount, sinks: sinks, window: window)
-            entries += min(layerBudget + chunk, sequence)
-        }
-        return entries * perEntry
+        return entries * m.kvBytesPerEntry
     }
 }

@@ -129,9 +129,9 @@ public final class Session {
     /// several budgets from one prefill, largest first.
     public func compress(budget newBudget: Int) throws {
         // Sliding-window layers keep their window whatever the budget.
-        let budgets = try CacheBuilder.layerBudgets(configuration: cacheConfiguration, model: engine.configuration, budget: newBudget)
-        for (cache, layerBudget) in zip(caches, budgets) {
-            if let layerBudget { cache.compress(toBudget: layerBudget) }
+        let bounds = try CacheBuilder.layerBounds(configuration: cacheConfiguration, model: engine.configuration, budget: newBudget)
+        for (cache, bound) in zip(caches, bounds) {
+            if case .budget(let share, _, _) = bound { cache.compress(toBudget: share) }
         }
         budget = newBudget
         compressed = true
@@ -253,12 +253,11 @@ public final class Session {
     /// The cache's byte figures now.
     public func cacheReport() -> CacheReport {
         let c = engine.configuration
-        let perToken = c.layerCount * c.kvDimension * 2 * 2
         let spec = (try? cacheConfiguration.resolvedPolicy().spec) ?? cacheConfiguration.policy
         let global = caches.enumerated().filter { c.slidingWindow(layer: $0.offset) == nil }.map(\.element)
         return CacheReport(policy: spec, mode: cacheConfiguration.mode.rawValue,
                            budget: budget, kvBytes: kvBytes, kvBytesPeak: kvBytesPeak,
-                           kvBytesFullCache: tokens.count * perToken,
+                           kvBytesFullCache: tokens.count * c.kvBytesPerToken,
                            memoryBytes: caches.reduce(0) { $0 + $1.auxiliaryBytes },
                            // Window drops of sliding-window layers are not policy evictions.
                            evictions: caches.enumerated().reduce(0) { $0 + (c.slidingWindow(layer: $1.offset) == nil ? $1.element.evictions : 0) },

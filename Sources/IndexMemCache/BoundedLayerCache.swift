@@ -202,22 +202,21 @@ public final class BoundedLayerCache: LayerCache {
 
     public func checkpoint() -> CacheCheckpoint {
         // Evicting after every block may drop entries held now: keep a copy of them all.
-        if timing == .afterEveryBlock {
-            return CacheCheckpoint(counts: storage.counts, scores: [], tokensSeen: tokensSeen, newestPosition: newestPosition,
-                                   peakBytes: peakBytes, entries: storage.snapshot(), evictions: evictions)
-        }
-        return CacheCheckpoint(counts: storage.counts,
-                               scores: (0..<shape.kvHeads).map { Array(UnsafeBufferPointer(start: storage.scores(head: $0), count: storage.counts[$0])) },
-                               tokensSeen: tokensSeen, newestPosition: newestPosition, peakBytes: peakBytes, evictions: evictions)
+        let entries: CacheCheckpoint.Entries = timing == .afterEveryBlock
+            ? .copy(storage.snapshot())
+            : .prefix(counts: storage.counts,
+                      scores: (0..<shape.kvHeads).map { Array(UnsafeBufferPointer(start: storage.scores(head: $0), count: storage.counts[$0])) })
+        return CacheCheckpoint(entries: entries, tokensSeen: tokensSeen, newestPosition: newestPosition, peakBytes: peakBytes, evictions: evictions)
     }
 
     public func rollback(to checkpoint: CacheCheckpoint) {
-        if let entries = checkpoint.entries {
-            storage.restore(entries)
-        } else {
+        switch checkpoint.entries {
+        case .copy(let snapshot):
+            storage.restore(snapshot)
+        case .prefix(let counts, let scores):
             for h in 0..<shape.kvHeads {
-                storage.truncate(head: h, to: checkpoint.counts[h])
-                checkpoint.scores[h].withUnsafeBufferPointer { if let b = $0.baseAddress { storage.scores(head: h).update(from: b, count: $0.count) } }
+                storage.truncate(head: h, to: counts[h])
+                scores[h].withUnsafeBufferPointer { if let b = $0.baseAddress { storage.scores(head: h).update(from: b, count: $0.count) } }
             }
         }
         evictions = checkpoint.evictions
@@ -256,10 +255,9 @@ extension BoundedLayerCache {
     /// Sliding-window caches evict this many entries at a time.
     public static let slidingEvictionQuantum = 32
 
-    /// The cache of a sliding-window layer (Gemma 3's local layers, Mistral), or nil if
-    /// `shape` has no window. It keeps the newest `window` entries, all that the layer's next
-    /// queries can still see (a query at position p sees positions above p - window), plus up
-    /// to 31 older ones and one block while it is attended: like llama.cpp's SWA cache, its
+    /// The cache of a sliding-window layer (Gemma 3's local layers, Mistral). It keeps the
+    /// newest `window` entries, all that the layer's next queries can still see (a query at
+    /// position p sees positions above p - window), plus up to 31 older ones and one block while it is attended: like llama.cpp's SWA cache, its
     /// memory does not grow with the context. Its attention masks by position.
     ///
     /// Why 32 at a time: evicting a multiple of 32 oldest entries keeps the slots in position
@@ -270,12 +268,15 @@ extension BoundedLayerCache {
     /// sums; at 16K tokens Gemma 3's decoding logits then drift by ~0.4 from llama.cpp's (as
     /// llama.cpp's own ring-buffer SWA cache, `swa_full = false`, drifts from its default).
     /// - Parameters:
+    ///   - window: the layer's window (`shape.slidingWindow`).
     ///   - chunk: the largest block appended at once.
-    public static func slidingWindow(shape: AttentionShape, chunk: Int, layer: Int, layerCount: Int) -> BoundedLayerCache? {
-        guard let window = shape.slidingWindow else { return nil }
-        let quantum = slidingEvictionQuantum
-        return BoundedLayerCache(shape: shape, layer: layer, layerCount: layerCount, budget: window,
-                                 capacity: window + quantum - 1 + chunk, selector: BudgetSelector(sinks: 0, window: 0),
-                                 policy: WindowPolicy(), evictionQuantum: quantum)
+    public static func slidingWindow(shape: AttentionShape, window: Int, chunk: Int, layer: Int, layerCount: Int) -> BoundedLayerCache {
+        BoundedLayerCache(shape: shape, layer: layer, layerCount: layerCount, budget: window,
+                          capacity: slidingCapacity(window: window, chunk: chunk), selector: BudgetSelector(sinks: 0, window: 0),
+                          policy: WindowPolicy(), evictionQuantum: slidingEvictionQuantum)
     }
+
+    /// The most entries a sliding-window cache holds: the window, up to a quantum less one of
+    /// older entries, and one block while it is attended.
+    public static func slidingCapacity(window: Int, chunk: Int) -> Int { window + slidingEvictionQuantum - 1 + chunk }
 }

@@ -24,11 +24,14 @@ public final class FullLayerCache: LayerCache {
     public var peakBytes: Int { storage.bytes }
 
     public func checkpoint() -> CacheCheckpoint {
-        CacheCheckpoint(counts: storage.counts, scores: [], tokensSeen: tokensSeen, newestPosition: Int32(tokensSeen - 1), peakBytes: bytes)
+        CacheCheckpoint(entries: .prefix(counts: storage.counts, scores: []), tokensSeen: tokensSeen)
     }
 
     public func rollback(to checkpoint: CacheCheckpoint) {
-        for h in 0..<shape.kvHeads { storage.truncate(head: h, to: checkpoint.counts[h]) }
+        switch checkpoint.entries {
+        case .prefix(let counts, _): for h in 0..<shape.kvHeads { storage.truncate(head: h, to: counts[h]) }
+        case .copy(let snapshot): storage.restore(snapshot)
+        }
         tokensSeen = checkpoint.tokensSeen
     }
 

@@ -49,61 +49,81 @@ public struct LatentMemoryParameters: Sendable, Codable, Equatable {
 // MARK: - Memory
 
 /// An evicted-entry receiver that keeps a compressed memory of what was evicted.
+///
+/// `addReadout` runs for every query and head from the attention threads: it reads the
+/// parameters and state through pointers held for the memory's life, with no array
+/// retain/release (shared reference counts would bounce between the cores).
 public final class LatentMemory: EvictedEntryReceiver {
     public let parameters: LatentMemoryParameters
-    /// (kvHeads, rank, headDimension) states.
-    private var state: [Float]
-    /// (kvHeads, rank) stabilisers.
-    private var stabiliser: [Float]
+    private let rank: Int, headDimension: Int
+    private let decay: Float, writeRate: Float, epsilon: Float
+    /// (kvHeads, rank, headDimension) projection, (kvHeads, headDimension) gate weights,
+    /// (kvHeads) gate biases: copies of the parameters.
+    private let projection: UnsafeMutableBufferPointer<Float>
+    private let gateWeights: UnsafeMutableBufferPointer<Float>
+    private let gateBiases: UnsafeMutableBufferPointer<Float>
+    /// (kvHeads, rank, headDimension) states and (kvHeads, rank) stabilisers.
+    private let state: UnsafeMutableBufferPointer<Float>
+    private let stabiliser: UnsafeMutableBufferPointer<Float>
     /// Entries absorbed per head.
     public private(set) var absorbed: [Int]
 
-    public init(parameters: LatentMemoryParameters) {
-        self.parameters = parameters
-        let p = parameters
-        state = [Float](repeating: 0, count: p.kvHeads * p.rank * p.headDimension)
-        stabiliser = [Float](repeating: 0, count: p.kvHeads * p.rank)
+    public init(parameters p: LatentMemoryParameters) {
+        parameters = p
+        rank = p.rank
+        headDimension = p.headDimension
+        decay = p.decay
+        writeRate = p.writeRate
+        epsilon = p.epsilon
+        func copy(_ a: [Float]) -> UnsafeMutableBufferPointer<Float> {
+            let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: a.count)
+            _ = b.initialize(from: a)
+            return b
+        }
+        projection = copy(p.projection)
+        gateWeights = copy(p.gateWeights)
+        gateBiases = copy(p.gateBiases)
+        state = copy([Float](repeating: 0, count: p.kvHeads * p.rank * p.headDimension))
+        stabiliser = copy([Float](repeating: 0, count: p.kvHeads * p.rank))
         absorbed = [Int](repeating: 0, count: p.kvHeads)
+    }
+
+    deinit {
+        for b in [projection, gateWeights, gateBiases, state, stabiliser] { b.deallocate() }
     }
 
     public var readoutForm: ReadoutForm { .residual }
     public var bytes: Int { (state.count + stabiliser.count) * 4 }
 
     public func reset() {
-        for i in state.indices { state[i] = 0 }
-        for i in stabiliser.indices { stabiliser[i] = 0 }
+        state.update(repeating: 0)
+        stabiliser.update(repeating: 0)
         for i in absorbed.indices { absorbed[i] = 0 }
     }
 
     /// phi(x) = W_head x into `out` (rank floats).
     @inline(__always)
     func project(head: Int, _ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        let p = parameters, d = p.headDimension
-        parameters.projection.withUnsafeBufferPointer { w in
-            let base = w.baseAddress! + head * p.rank * d
-            for r in 0..<p.rank {
-                var s: Float = 0
-                let row = base + r * d
-                for i in 0..<d { s += row[i] * x[i] }
-                out[r] = s
-            }
+        let d = headDimension
+        let base = projection.baseAddress! + head * rank * d
+        for r in 0..<rank {
+            var s: Float = 0
+            let row = base + r * d
+            for i in 0..<d { s += row[i] * x[i] }
+            out[r] = s
         }
     }
 
     public func absorb(head: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>, position: Int32) {
-        let p = parameters, d = p.headDimension, rank = p.rank
+        let d = headDimension
         withUnsafeTemporaryAllocation(of: Float.self, capacity: rank) { phi in
             project(head: head, key, into: phi.baseAddress!)
-            state.withUnsafeMutableBufferPointer { m in
-                stabiliser.withUnsafeMutableBufferPointer { b in
-                    let mb = m.baseAddress! + head * rank * d, bb = b.baseAddress! + head * rank
-                    for r in 0..<rank {
-                        let f = phi[r]
-                        let row = mb + r * d
-                        for i in 0..<d { row[i] = p.decay * row[i] + p.writeRate * f * value[i] }
-                        bb[r] = p.decay * bb[r] + p.writeRate * f * f
-                    }
-                }
+            let mb = state.baseAddress! + head * rank * d, bb = stabiliser.baseAddress! + head * rank
+            for r in 0..<rank {
+                let f = phi[r]
+                let row = mb + r * d
+                for i in 0..<d { row[i] = decay * row[i] + writeRate * f * value[i] }
+                bb[r] = decay * bb[r] + writeRate * f * f
             }
         }
         absorbed[head] += 1
@@ -111,28 +131,22 @@ public final class LatentMemory: EvictedEntryReceiver {
 
     public func addReadout(head: Int, query: UnsafePointer<Float>, position: Int32, output: UnsafeMutablePointer<Float>) {
         guard absorbed[head] > 0 else { return }
-        let p = parameters, d = p.headDimension, rank = p.rank
-        var gateInput = p.gateBiases[head]
-        p.gateWeights.withUnsafeBufferPointer { w in
-            let g = w.baseAddress! + head * d
-            for i in 0..<d { gateInput += g[i] * query[i] }
-        }
+        let d = headDimension
+        var gateInput = gateBiases[head]
+        let g = gateWeights.baseAddress! + head * d
+        for i in 0..<d { gateInput += g[i] * query[i] }
         let gate = 1 / (1 + expf(-gateInput))
         guard gate > 0 else { return }
         withUnsafeTemporaryAllocation(of: Float.self, capacity: rank) { phi in
             project(head: head, query, into: phi.baseAddress!)
-            state.withUnsafeBufferPointer { m in
-                stabiliser.withUnsafeBufferPointer { b in
-                    let mb = m.baseAddress! + head * rank * d, bb = b.baseAddress! + head * rank
-                    var denominator = p.epsilon
-                    for r in 0..<rank { denominator += phi[r] * phi[r] * bb[r] }
-                    let scale = gate / denominator
-                    for r in 0..<rank {
-                        let f = phi[r] * scale
-                        let row = mb + r * d
-                        for i in 0..<d { output[i] += f * row[i] }
-                    }
-                }
+            let mb = state.baseAddress! + head * rank * d, bb = stabiliser.baseAddress! + head * rank
+            var denominator = epsilon
+            for r in 0..<rank { denominator += phi[r] * phi[r] * bb[r] }
+            let scale = gate / denominator
+            for r in 0..<rank {
+                let f = phi[r] * scale
+                let row = mb + r * d
+                for i in 0..<d { output[i] += f * row[i] }
             }
         }
     }

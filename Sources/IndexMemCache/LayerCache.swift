@@ -83,15 +83,21 @@ public protocol LayerCache: AnyObject {
     func reset()
 }
 
-/// What `LayerCache.checkpoint()` saves: per KV head the entry count and the scores.
+/// What `LayerCache.checkpoint()` saves.
 public struct CacheCheckpoint: Sendable {
-    public var counts: [Int]
-    public var scores: [[Float]]
+    /// How the entries come back.
+    public enum Entries: Sendable {
+        /// Per KV head the entry count to truncate to and the scores then (nothing was evicted
+        /// in between).
+        case prefix(counts: [Int], scores: [[Float]])
+        /// A copy of the entries, for caches that evict as they append.
+        case copy(KVSnapshot)
+    }
+    public var entries: Entries
     public var tokensSeen: Int
-    public var newestPosition: Int32
-    public var peakBytes: Int
-    /// A copy of the entries, for caches that evict as they append.
-    public var entries: KVSnapshot? = nil
+    /// The eviction state of a bounded cache (unused by a full cache).
+    public var newestPosition: Int32 = 0
+    public var peakBytes = 0
     public var evictions = 0
 }
 

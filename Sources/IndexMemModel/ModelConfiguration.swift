@@ -122,6 +122,10 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
 
     public var queryDimension: Int { queryHeads * headDimension }
     public var kvDimension: Int { kvHeads * headDimension }
+    /// Bytes of one layer's f16 key and value for one token.
+    public var kvBytesPerEntry: Int { kvDimension * 2 * 2 }
+    /// Bytes of every layer's f16 keys and values for one token (what a full cache costs).
+    public var kvBytesPerToken: Int { layerCount * kvBytesPerEntry }
 
     /// Architectures this engine runs.
     public static var supportedArchitectures: [String] { ArchitectureTraits.registry.keys.sorted() }

@@ -33,7 +33,7 @@ public struct ServerOptions: Sendable {
 
     /// The pool for a model: the option, or 4 full-context sequences.
     public func resolvedPoolBytes(model m: ModelConfiguration) -> Int {
-        kvPoolBytes ?? 4 * m.contextLength * m.layerCount * m.kvHeads * m.headDimension * 4
+        kvPoolBytes ?? 4 * m.contextLength * m.kvBytesPerToken
     }
 
     /// Parses a byte count: `1048576`, `64M`, `64MiB`, `1.5G`, `512k` (powers of 1024).

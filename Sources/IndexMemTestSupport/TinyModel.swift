@@ -91,8 +91,8 @@ public struct TinyModelFixture: Decodable, Sendable {
             if let v { w.add(key: k, value: v) }
         }
         for t in tensors {
-            guard let type = TinyModelFixture.types[t.type] else { throw TinyModelError("unknown tensor type \(t.type)") }
-            w.addTensor(name: t.name, dimensions: t.dims, type: type.tensorType, data: try Self.bytes(t, type))
+            guard let type = TinyModelFixture.tensorType(named: t.type) else { throw TinyModelError("unknown tensor type \(t.type)") }
+            w.addTensor(name: t.name, dimensions: t.dims, type: type, data: try Self.bytes(t, type))
         }
         return w
     }
@@ -104,28 +104,25 @@ public struct TinyModelFixture: Decodable, Sendable {
 
     // MARK: Tensor bytes (scripts/make_tiny_fixtures.py `tensor_bytes`)
 
-    struct TypeInfo {
-        let tensorType: GGUFTensorType
-        let block: Int
-        let blockBytes: Int
-        /// (offset of an f16 scale field in a block, lowest bits, highest bits)
-        let scales: [(Int, UInt16, UInt16)]
-    }
-
-    static let types: [String: TypeInfo] = [
-        "F32": TypeInfo(tensorType: .f32, block: 1, blockBytes: 4, scales: []),
-        "F16": TypeInfo(tensorType: .f16, block: 1, blockBytes: 2, scales: []),
-        "Q4_0": TypeInfo(tensorType: .q4_0, block: 32, blockBytes: 18, scales: [(0, 0x1C00, 0x1FFF)]),
-        "Q4_1": TypeInfo(tensorType: .q4_1, block: 32, blockBytes: 20, scales: [(0, 0x1C00, 0x1FFF), (2, 0x9C00, 0x9FFF)]),
-        "Q5_0": TypeInfo(tensorType: .q5_0, block: 32, blockBytes: 22, scales: [(0, 0x1800, 0x1BFF)]),
-        "Q5_1": TypeInfo(tensorType: .q5_1, block: 32, blockBytes: 24, scales: [(0, 0x1800, 0x1BFF), (2, 0x9C00, 0x9FFF)]),
-        "Q8_0": TypeInfo(tensorType: .q8_0, block: 32, blockBytes: 34, scales: [(0, 0x1000, 0x13FF)]),
-        "Q4_K": TypeInfo(tensorType: .q4_K, block: 256, blockBytes: 144, scales: [(0, 0x0C00, 0x0FFF), (2, 0x0C00, 0x0FFF)]),
-        "Q5_K": TypeInfo(tensorType: .q5_K, block: 256, blockBytes: 176, scales: [(0, 0x0800, 0x0BFF), (2, 0x0800, 0x0BFF)]),
-        "Q6_K": TypeInfo(tensorType: .q6_K, block: 256, blockBytes: 210, scales: [(208, 0x0400, 0x07FF)]),
+    /// f16 scale fields of each quantized block, kept in a range that keeps the values
+    /// finite: (offset in the block, lowest bits, highest bits). Types without scales: none.
+    static let scaleFields: [GGUFTensorType: [(Int, UInt16, UInt16)]] = [
+        .q4_0: [(0, 0x1C00, 0x1FFF)],
+        .q4_1: [(0, 0x1C00, 0x1FFF), (2, 0x9C00, 0x9FFF)],
+        .q5_0: [(0, 0x1800, 0x1BFF)],
+        .q5_1: [(0, 0x1800, 0x1BFF), (2, 0x9C00, 0x9FFF)],
+        .q8_0: [(0, 0x1000, 0x13FF)],
+        .q4_K: [(0, 0x0C00, 0x0FFF), (2, 0x0C00, 0x0FFF)],
+        .q5_K: [(0, 0x0800, 0x0BFF), (2, 0x0800, 0x0BFF)],
+        .q6_K: [(208, 0x0400, 0x07FF)],
     ]
 
-    static func bytes(_ t: TensorSpec, _ type: TypeInfo) throws -> [UInt8] {
+    /// The fixture types the script writes (F32, F16 and the quantized types with scale fields).
+    static func tensorType(named name: String) -> GGUFTensorType? {
+        GGUFTensorType.allCases.first { $0.description == name && ($0 == .f32 || $0 == .f16 || scaleFields[$0] != nil) }
+    }
+
+    static func bytes(_ t: TensorSpec, _ type: GGUFTensorType) throws -> [UInt8] {
         let count = t.dims.reduce(1, *)
         let r = t.recipe
         if r.kind == "values" {
@@ -134,7 +131,7 @@ public struct TinyModelFixture: Decodable, Sendable {
         }
         guard let seedText = r.seed, let seed = UInt64(seedText.dropFirst(2), radix: 16) else { throw TinyModelError("\(t.name): seed") }
         var rng = SplitMix64(seed: seed)
-        if type.block == 1 {
+        if type.blockElements == 1 {
             var floats = [Float](repeating: 0, count: count)
             for i in 0..<count {
                 if r.kind == "ones" {
@@ -144,16 +141,16 @@ public struct TinyModelFixture: Decodable, Sendable {
                     floats[i] = Float(Int64(rng.next() >> 40) - (1 << 23)) * Float(sign: .plus, exponent: -(23 + e), significand: 1)
                 }
             }
-            if type.tensorType == .f32 { return floats.flatMap { GGUFWriter.le($0.bitPattern) } }
+            if type == .f32 { return floats.flatMap { GGUFWriter.le($0.bitPattern) } }
             return floats.flatMap { GGUFWriter.le(Float16($0).bitPattern) }
         }
-        let n = count / type.block * type.blockBytes
+        let n = count / type.blockElements * type.blockBytes
         var raw: [UInt8] = []
         raw.reserveCapacity(n + 8)
         while raw.count < n { raw += GGUFWriter.le(rng.next()) }
         raw.removeLast(raw.count - n)
-        for b in 0..<(count / type.block) {
-            for (offset, lo, hi) in type.scales {
+        for b in 0..<(count / type.blockElements) {
+            for (offset, lo, hi) in Self.scaleFields[type] ?? [] {
                 let bits = lo &+ UInt16(rng.next() % UInt64(hi - lo + 1))
                 raw[b * type.blockBytes + offset] = UInt8(bits & 0xff)
                 raw[b * type.blockBytes + offset + 1] = UInt8(bits >> 8)

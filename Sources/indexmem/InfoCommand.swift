@@ -29,7 +29,6 @@ struct InfoCommand: ParsableCommand {
             guard let v = file.metadata[key] else { return nil }
             return (key, Self.summary(v))
         })
-        let perTokenKV = c.layerCount * c.kvDimension * 2 * 2
         let object: [String: Any] = [
             "path": engine.path, "gguf_version": Int(file.version), "file_bytes": file.bytes.count,
             "architecture": c.architecture, "name": (try? file.string("general.name")) ?? NSNull(),
@@ -50,7 +49,7 @@ struct InfoCommand: ParsableCommand {
                 "final_logit_softcap": c.finalLogitSoftcap.map { $0 as Any } ?? NSNull(),
                 "tied_output": engine.weights.tiedOutput,
             ] as [String: Any],
-            "kv_bytes_per_token": perTokenKV,
+            "kv_bytes_per_token": c.kvBytesPerToken,
             "tensor_types": byType.mapValues { ["count": $0.count, "bytes": $0.bytes] },
             "tensor_count": file.tensors.count,
             "chat_template": engine.chatTemplate.map { "\($0.kind)" } ?? NSNull(),
@@ -77,7 +76,7 @@ struct InfoCommand: ParsableCommand {
         if let s = c.finalLogitSoftcap { features.append("logit softcap \(s)") }
         if engine.weights.tiedOutput { features.append("tied output") }
         out += "features     \(features.joined(separator: ", "))\n"
-        out += "KV cache     \(perTokenKV) bytes per token (f16 keys and values)\n"
+        out += "KV cache     \(c.kvBytesPerToken) bytes per token (f16 keys and values)\n"
         out += "chat         \(engine.chatTemplate.map { "\($0.kind)" } ?? "none (raw prompts)")\n"
         out += "tensors      \(file.tensors.count): " + byType.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value.count) (\($0.value.bytes) B)" }.joined(separator: ", ") + "\n"
         out += "metadata:\n"

@@ -125,10 +125,33 @@ struct GemmaOracleTests {
         #expect(worst < Self.logitTolerance, "max |logit difference| \(worst)")
         // 15 sliding layers hold their window (+ up to 31 entries and one chunk) only.
         #expect(report.slidingLayers == 15 && report.slidingWindow == 512)
-        let c = model.engine.configuration
-        let perEntry = c.kvDimension * 2 * 2
+        let perEntry = model.engine.configuration.kvBytesPerEntry
         let slidingPeak = 512 + BoundedLayerCache.slidingEvictionQuantum - 1 + 512
         let expected = (3 * (fixture.n_tokens + fixture.generated_ids.count) + 15 * slidingPeak) * perEntry
         #expect(report.kvBytesPeak <= expected, "kv peak \(report.kvBytesPeak) > \(expected)")
+    }
+
+    /// The server reserves `kvBytesBound` before it admits a request: on Gemma the sliding
+    /// layers hold their window (more than a small budget), the budget bounds the 3 global
+    /// layers (a pyramid over those 3), and the bound must cover both.
+    @Test("a session never holds more KV bytes than kvBytesBound, sliding and global layers", arguments: [
+        CacheConfiguration(policy: "snapkv", budget: 128),
+        CacheConfiguration(policy: "pyramid", budget: 160),
+        CacheConfiguration(policy: "h2o", budget: 128, mode: .prefillThenCompress),
+        CacheConfiguration(),
+    ])
+    func reservationBound(_ cache: CacheConfiguration) throws {
+        let model = try LoadedGemma.get()
+        let engine = model.engine
+        let prompt = engine.tokenize(String(repeating: "Rivers flow to the sea, and the sea gives rain back to rivers. ", count: 90))
+        #expect(prompt.count > BoundedLayerCache.slidingCapacity(window: 512, chunk: cache.chunk), "the prompt must overflow the windows")
+        let maxTokens = 8
+        let bound = try cache.kvBytesBound(model: engine.configuration, promptTokens: prompt.count, totalTokens: prompt.count + maxTokens)
+        let session = try engine.makeSession(cache: cache)
+        try session.feed(prompt)
+        if cache.mode == .prefillThenCompress { session.compress() }
+        _ = try session.generate(prompt: [], options: GenerationOptions(maxTokens: maxTokens, stopAtEndOfTurn: false))
+        #expect(session.kvBytesPeak <= bound, "\(cache.policy): peak \(session.kvBytesPeak) > reservation \(bound)")
+        #expect(bound < (prompt.count + maxTokens) * engine.configuration.kvBytesPerToken, "the windows make the bound smaller than full caches")
     }
 }

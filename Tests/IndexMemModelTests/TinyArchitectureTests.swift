@@ -204,7 +204,7 @@ struct TinyArchitectureTests {
         // The window, up to 31 older entries (evicted 32 at a time), and one block while attended.
         let slack = BoundedLayerCache.slidingEvictionQuantum - 1
         #expect(report.entries <= window + slack && report.evictions == 0)
-        let perEntry = engine.configuration.kvDimension * 2 * 2
+        let perEntry = engine.configuration.kvBytesPerEntry
         #expect(report.kvBytesPeak <= engine.configuration.layerCount * (window + slack + 16) * perEntry)
     }
 
