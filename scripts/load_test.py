@@ -79,6 +79,13 @@ def corpus():
     return "\n\n".join(text)
 
 
+def kv_bytes_per_token(binary):
+    """KV bytes one token takes over all layers, as `indexmem info --json` reports it for the
+    model `serve` loads (the same default: $INDEXMEM_MODEL, else the repository's)."""
+    out = subprocess.run([binary, "info", "--json"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["kv_bytes_per_token"]
+
+
 def make_prompts(base, n, tokens):
     """n prompts of about `tokens` tokens each (checked with /tokenize), different slices."""
     text = corpus()
@@ -116,10 +123,10 @@ def main():
     p.add_argument("--json", help="write the summary here")
     args = p.parse_args()
 
-    # One request's reservation: (budget + chunk) entries per layer, capped at its sequence
-    # (SmolLM2: 30 layers x 3 KV heads x 64 dims x 4 bytes per entry).
-    per_entry = 30 * 3 * 64 * 4
-    reservation = min(args.budget + 256, args.prompt_tokens + args.max_tokens + 16) * per_entry
+    # One request's reservation: (budget + chunk) entries per layer, capped at its sequence,
+    # at the model's KV bytes per token (all layers).
+    per_token = kv_bytes_per_token(args.binary)
+    reservation = min(args.budget + 256, args.prompt_tokens + args.max_tokens + 16) * per_token
     pool = args.fit * reservation + reservation // 2
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -230,7 +230,8 @@ public final class Session {
         var sampler = Sampler(options: options.sampling)
         let stops = options.stopAtEndOfTurn ? engine.stopTokens : []
         var generated: [Int] = []
-        var text = TextAccumulator(tokenizer: engine.tokenizer)
+        var decoder = TextAccumulator(tokenizer: engine.tokenizer)
+        var text = ""
         var finish = GenerationResult.FinishReason.length
         let decodeStart = DispatchTime.now().uptimeNanoseconds
         var steps = 0
@@ -238,7 +239,8 @@ public final class Session {
             let next = logits.withUnsafeMutableBufferPointer { sampler.sample(logits: $0, recent: tokens[...]) }
             if stops.contains(next) { finish = .stop; break }
             generated.append(next)
-            let piece = text.append(next)
+            let piece = decoder.append(next)
+            text += piece
             if !onToken(next, piece) { finish = .stop; break }
             if generated.count == options.maxTokens { break }
             try feed([next])
@@ -246,7 +248,8 @@ public final class Session {
         }
         timings.decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9
         timings.decodeTokens = steps
-        return GenerationResult(promptTokens: prompt, generatedTokens: generated, text: text.finish(),
+        text += decoder.flush()
+        return GenerationResult(promptTokens: prompt, generatedTokens: generated, text: text,
                                 finishReason: finish, timings: timings, cache: cacheReport())
     }
 
@@ -274,7 +277,6 @@ public final class Session {
 package struct TextAccumulator {
     let tokenizer: any Tokenizer
     private var pending: [UInt8] = []
-    private var text = ""
 
     package init(tokenizer: any Tokenizer) { self.tokenizer = tokenizer }
 
@@ -293,22 +295,14 @@ package struct TextAccumulator {
         }
         let piece = String(decoding: pending[..<end], as: UTF8.self)
         pending.removeFirst(end)
-        text += piece
         return piece
     }
 
-    /// The bytes of an incomplete last character, decoded (as U+FFFD), and added to the text.
+    /// The bytes of an incomplete last character, decoded (as U+FFFD), once generation has ended.
     package mutating func flush() -> String {
         guard !pending.isEmpty else { return "" }
         let rest = String(decoding: pending, as: UTF8.self)
         pending = []
-        text += rest
         return rest
-    }
-
-    /// All the text, once generation has ended.
-    mutating func finish() -> String {
-        _ = flush()
-        return text
     }
 }

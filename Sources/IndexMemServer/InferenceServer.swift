@@ -35,7 +35,7 @@ public final class InferenceServer: Sendable {
     public init(engine: Engine, options: ServerOptions) throws {
         self.engine = engine
         self.options = options
-        let file = engine.path.split(separator: "/").last.map(String.init) ?? engine.path
+        let file = RequestParser.fileName(engine.path)
         modelID = options.modelAlias ?? (file.hasSuffix(".gguf") ? String(file.dropLast(5)) : file)
         poolBytes = options.resolvedPoolBytes(model: engine.configuration)
         guard poolBytes > 0 else { throw APIError.invalidRequest("the KV pool must be positive") }
@@ -126,12 +126,8 @@ public final class InferenceServer: Sendable {
             let body = try await readJSON(&request)
             guard let list = try body.array("tokens") else { throw APIError.invalidRequest("'tokens' (an array of token ids) is required", param: "tokens") }
             let vocab = engine.configuration.vocabularySize
-            var ids: [Int] = []
-            for v in list {
-                guard case .number(let d) = v, d.rounded() == d, d >= 0, d < Double(vocab) else {
-                    throw APIError.invalidRequest("'tokens' must hold integers in 0..<\(vocab)", param: "tokens")
-                }
-                ids.append(Int(d))
+            guard let ids = list.tokenIds(vocabulary: vocab) else {
+                throw APIError.invalidRequest("'tokens' must hold integers in 0..<\(vocab)", param: "tokens")
             }
             return Self.json(["content": engine.tokenizer.decode(ids, special: true)])
         }
@@ -224,9 +220,8 @@ public final class InferenceServer: Sendable {
         }
     }
 
-    static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    static func json(_ object: [String: Any]) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: jsonData(object))))
     }
 }
 
@@ -241,6 +236,8 @@ struct ResponseShape: Sendable {
     let reservation: Int
 
     private var object: String { endpoint == .chat ? "chat.completion" : "text_completion" }
+    /// The `object` of a streamed chunk.
+    private var chunkObject: String { endpoint == .chat ? "chat.completion.chunk" : "text_completion" }
 
     func usage(_ s: JobSummary) -> [String: Any] {
         ["prompt_tokens": s.promptTokens, "completion_tokens": s.completionTokens, "total_tokens": s.promptTokens + s.completionTokens]
@@ -259,10 +256,9 @@ struct ResponseShape: Sendable {
     func complete(text: String, summary s: JobSummary) -> [String: Any] {
         var choice: [String: Any] = ["index": 0, "finish_reason": s.finishReason, "logprobs": NSNull()]
         if endpoint == .chat { choice["message"] = ["role": "assistant", "content": text] } else { choice["text"] = text }
-        var out: [String: Any] = ["id": id, "object": object, "created": created, "model": model, "choices": [choice],
+        let out: [String: Any] = ["id": id, "object": object, "created": created, "model": model, "choices": [choice],
                                   "usage": usage(s), "system_fingerprint": NSNull()]
-        for (k, v) in extras(s) { out[k] = v }
-        return out
+        return out.merging(extras(s)) { _, extra in extra }
     }
 
     /// A streamed chunk: text, the first chat chunk (`role`), or the last one (`finish`).
@@ -276,20 +272,18 @@ struct ResponseShape: Sendable {
         } else {
             choice["text"] = text ?? ""
         }
-        return ["id": id, "object": endpoint == .chat ? "chat.completion.chunk" : "text_completion", "created": created,
-                "model": model, "choices": [choice], "system_fingerprint": NSNull()]
+        return ["id": id, "object": chunkObject, "created": created, "model": model, "choices": [choice],
+                "system_fingerprint": NSNull()]
     }
 
     func usageChunk(_ s: JobSummary) -> [String: Any] {
-        var out: [String: Any] = ["id": id, "object": endpoint == .chat ? "chat.completion.chunk" : "text_completion",
-                                  "created": created, "model": model, "choices": [] as [Any], "usage": usage(s)]
-        for (k, v) in extras(s) { out[k] = v }
-        return out
+        let out: [String: Any] = ["id": id, "object": chunkObject, "created": created, "model": model, "choices": [] as [Any],
+                                  "usage": usage(s)]
+        return out.merging(extras(s)) { _, extra in extra }
     }
 
     func sse(_ object: [String: Any]) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return "data: " + String(decoding: data, as: UTF8.self) + "\n\n"
+        "data: " + String(decoding: jsonData(object), as: UTF8.self) + "\n\n"
     }
 }
 
@@ -313,12 +307,10 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             metrics.request(route: route, status: 400)
             throw error
         } catch let error as HTTPError {
+            // Hummingbird's router answers an unknown path, and a wrong method on a known one,
+            // with 404; a body over the limit is caught where it is read (`readJSON`).
             switch error.status {
             case .notFound: response = APIError.notFound(request.uri.path).response()
-            case .methodNotAllowed:
-                response = APIError(status: .methodNotAllowed, message: "\(request.method) is not allowed on \(request.uri.path)",
-                                    type: "invalid_request_error", code: "method_not_allowed").response()
-            case .contentTooLarge: response = APIError.bodyTooLarge(limit: 0).response()
             default:
                 response = APIError(status: error.status, message: error.body ?? error.status.reasonPhrase, type: "invalid_request_error").response()
             }

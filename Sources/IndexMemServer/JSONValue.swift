@@ -127,3 +127,27 @@ package struct JSONObject: Sendable {
         d.rounded() == d && abs(d) < 1e15 ? String(Int(d)) : String(d)
     }
 }
+
+// MARK: - Token ids
+
+extension [JSONValue] {
+    /// The token ids these values are, or nil when one is not an integer in 0..<`vocabulary`.
+    func tokenIds(vocabulary: Int) -> [Int]? {
+        var ids: [Int] = []
+        ids.reserveCapacity(count)
+        for value in self {
+            guard case .number(let d) = value, d.rounded() == d, d >= 0, d < Double(vocabulary) else { return nil }
+            ids.append(Int(d))
+        }
+        return ids
+    }
+}
+
+// MARK: - Encoding
+
+/// A response object as JSON bytes, slashes unescaped and keys sorted when asked (`{}` should
+/// the object not be JSON).
+func jsonData(_ object: [String: Any], sorted: Bool = false) -> Data {
+    let options: JSONSerialization.WritingOptions = sorted ? [.sortedKeys, .withoutEscapingSlashes] : [.withoutEscapingSlashes]
+    return (try? JSONSerialization.data(withJSONObject: object, options: options)) ?? Data("{}".utf8)
+}

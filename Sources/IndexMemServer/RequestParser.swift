@@ -27,18 +27,21 @@ package struct RequestParser: Sendable {
     let engine: Engine
     let options: ServerOptions
     let modelID: String
+    /// Names a request may give in `model`: the id, the model's file name, its path.
+    private let modelNames: Set<String>
 
     package init(engine: Engine, options: ServerOptions, modelID: String) {
         self.engine = engine
         self.options = options
         self.modelID = modelID
+        modelNames = [modelID, Self.fileName(engine.path), engine.path]
     }
 
-    /// Names a request may give in `model`.
-    package func accepts(model: String) -> Bool {
-        let file = engine.path.split(separator: "/").last.map(String.init) ?? engine.path
-        return model == modelID || model == file || model == engine.path
-    }
+    /// The last component of a path.
+    static func fileName(_ path: String) -> String { path.split(separator: "/").last.map(String.init) ?? path }
+
+    /// Whether a request may name the model so.
+    package func accepts(model: String) -> Bool { modelNames.contains(model) }
 
     package func parse(_ body: JSONObject, endpoint: Endpoint) throws(APIError) -> ParsedRequest {
         let c = engine.configuration
@@ -66,9 +69,9 @@ package struct RequestParser: Sendable {
         }
         let resolvedMax = maxTokens ?? min(options.defaultMaxTokens, c.contextLength - prompt.count)
 
-        // MARK: Sampling (llama.cpp's server defaults)
-        var sampling = SamplingOptions(temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, repetitionPenalty: 1,
-                                       seed: UInt64.random(in: 0...UInt64.max))
+        // MARK: Sampling (llama.cpp's server defaults: temperature 0.8, a random seed; top-k,
+        // top-p, min-p and no repetition penalty as `SamplingOptions`' own)
+        var sampling = SamplingOptions(temperature: 0.8, seed: UInt64.random(in: 0...UInt64.max))
         if let t = try body.double("temperature", in: 0...2) { sampling.temperature = Float(t) }
         if let p = try body.double("top_p", in: 0...1) { sampling.topP = Float(p) }
         if let k = try body.int("top_k", in: 0...c.vocabularySize) { sampling.topK = k }
@@ -97,17 +100,18 @@ package struct RequestParser: Sendable {
     // MARK: - Prompt
 
     /// The prompt's token ids and, for a chat, how many tokens its last turn takes (header,
-    /// text, end of turn and the assistant's header).
-    private func promptTokens(_ body: JSONObject, endpoint: Endpoint) throws(APIError) -> ([Int], Int?) {
+    /// text, end of turn and the assistant's header), counted when asked: only a budget needs it.
+    private func promptTokens(_ body: JSONObject, endpoint: Endpoint) throws(APIError) -> ([Int], lastTurn: () -> Int?) {
+        let none: () -> Int? = { nil }
         switch endpoint {
         case .completion:
             guard let p = body["prompt"] else { throw .invalidRequest("'prompt' is required", param: "prompt", code: "missing_field") }
             switch p {
-            case .string(let s): return (engine.tokenize(s, parseSpecial: true), nil)
+            case .string(let s): return (engine.tokenize(s, parseSpecial: true), none)
             case .array(let items):
-                if items.count == 1, case .string(let s) = items[0] { return (engine.tokenize(s, parseSpecial: true), nil) }
-                if items.count == 1, case .array(let ids) = items[0] { return (try tokenIds(ids), nil) }
-                if items.allSatisfy({ if case .number = $0 { return true } else { return false } }) { return (try tokenIds(items), nil) }
+                if items.count == 1, case .string(let s) = items[0] { return (engine.tokenize(s, parseSpecial: true), none) }
+                if items.count == 1, case .array(let ids) = items[0] { return (try tokenIds(ids), none) }
+                if items.allSatisfy({ if case .number = $0 { return true } else { return false } }) { return (try tokenIds(items), none) }
                 throw .invalidRequest("'prompt' must be a string, an array of token ids, or an array of one of those", param: "prompt")
             default:
                 throw .invalidRequest("'prompt' must be a string or an array of token ids, got \(p.typeName)", param: "prompt")
@@ -136,14 +140,12 @@ package struct RequestParser: Sendable {
                 messages.append(ChatMessage(role: role, content: try content(m, index: i)))
             }
             let full = template.render(messages: messages, addGenerationPrompt: true)
-            let head = template.render(messages: Array(messages.dropLast()), addGenerationPrompt: false)
-            let ids = engine.tokenize(full, parseSpecial: true)
-            var lastTurn: Int? = nil
-            if full.hasPrefix(head) {
-                let tail = String(full.dropFirst(head.count))
-                lastTurn = engine.tokenizer.encode(tail, addSpecial: false, parseSpecial: true).count
-            }
-            return (ids, lastTurn)
+            let tokenizer = engine.tokenizer
+            return (engine.tokenize(full, parseSpecial: true), {
+                let head = template.render(messages: Array(messages.dropLast()), addGenerationPrompt: false)
+                guard full.hasPrefix(head) else { return nil }
+                return tokenizer.encode(String(full.dropFirst(head.count)), addSpecial: false, parseSpecial: true).count
+            })
         }
     }
 
@@ -169,13 +171,8 @@ package struct RequestParser: Sendable {
 
     private func tokenIds(_ items: [JSONValue]) throws(APIError) -> [Int] {
         let vocab = engine.configuration.vocabularySize
-        var ids: [Int] = []
-        ids.reserveCapacity(items.count)
-        for item in items {
-            guard case .number(let d) = item, d.rounded() == d, d >= 0, d < Double(vocab) else {
-                throw .invalidRequest("token ids in 'prompt' must be integers in 0..<\(vocab)", param: "prompt")
-            }
-            ids.append(Int(d))
+        guard let ids = items.tokenIds(vocabulary: vocab) else {
+            throw .invalidRequest("token ids in 'prompt' must be integers in 0..<\(vocab)", param: "prompt")
         }
         return ids
     }
@@ -195,7 +192,7 @@ package struct RequestParser: Sendable {
         }
         guard stops.count <= 4 else { throw .invalidRequest("'stop' may hold at most 4 strings", param: "stop") }
         guard stops.allSatisfy({ $0.utf8.count <= 256 }) else { throw .invalidRequest("each stop string may be at most 256 bytes", param: "stop") }
-        return stops.filter { !$0.isEmpty }
+        return stops  // empty ones are dropped by `TextStream`
     }
 
     // MARK: - Cache settings
@@ -203,7 +200,7 @@ package struct RequestParser: Sendable {
     /// The server's defaults overridden by `kv_policy`, `kv_budget` or `kv_ratio`, `kv_mode`,
     /// `kv_sinks`, `kv_window`. For a chat, the recent window grows to cover the last turn
     /// (within the budget), so its template tokens are never evicted.
-    private func cacheConfiguration(_ body: JSONObject, promptTokens: Int, protectLast lastTurn: Int?) throws(APIError) -> CacheConfiguration {
+    private func cacheConfiguration(_ body: JSONObject, promptTokens: Int, protectLast lastTurn: () -> Int?) throws(APIError) -> CacheConfiguration {
         var cache = options.cache
         let budget = try body.int("kv_budget", in: 1...Int(Int32.max))
         let ratio = try body.double("kv_ratio")
@@ -236,7 +233,8 @@ package struct RequestParser: Sendable {
         } catch {
             throw .invalidRequest("\(error)", param: "kv_budget")
         }
-        if let lastTurn, let resolved = cache.resolvedBudget(contextTokens: promptTokens), (try? cache.resolvedPolicy().policy) != nil {
+        // A budget (validated above) implies an evicting policy.
+        if let resolved = cache.resolvedBudget(contextTokens: promptTokens), let lastTurn = lastTurn() {
             // Budget is fixed; the window may take what the sinks leave.
             cache.window = max(cache.window, min(lastTurn, resolved - cache.sinks))
             if cache.ratio != nil { cache.budget = resolved; cache.ratio = nil }

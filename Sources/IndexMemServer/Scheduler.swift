@@ -53,7 +53,7 @@ struct JobSummary: Sendable {
 
 // MARK: - Job
 
-/// A request inside the scheduler. Fields below `cancelled` belong to the scheduler thread.
+/// A request inside the scheduler. Fields below `cancelledFlag` belong to the scheduler thread.
 final class GenerationJob: @unchecked Sendable {
     let request: GenerationRequest
     let events: AsyncStream<JobEvent>.Continuation
@@ -64,11 +64,10 @@ final class GenerationJob: @unchecked Sendable {
     var sampler: Sampler
     var text: TextStream
     var fed = 0
-    var generated: [Int] = []
+    var completionTokens = 0
     var admitted: UInt64 = 0
     var prefillDone: UInt64 = 0
     var served: UInt64 = 0
-    var kvBytes = 0
     /// Completed, failed or cancelled: the round retires it.
     var done = false
 
@@ -102,7 +101,6 @@ final class Scheduler: @unchecked Sendable {
     private var accepting = true
     private var running = false
     private var stopped = false
-    private var thread: Thread?
     /// Average seconds a request holds its reservation (for `Retry-After`).
     private var averageJobSeconds = 5.0
 
@@ -127,7 +125,6 @@ final class Scheduler: @unchecked Sendable {
         let t = Thread { [self] in loop() }
         t.name = "indexmem-scheduler"
         t.stackSize = 4 << 20
-        thread = t
         t.start()
     }
 
@@ -159,8 +156,7 @@ final class Scheduler: @unchecked Sendable {
         // Admitted here when it fits, so the queue holds only requests that really wait (the
         // stepping thread may be busy for a whole round before it looks).
         if fitsNow { admitLocked(job) } else { waiting.append(job) }
-        metrics.setQueue(length: waiting.count)
-        metrics.setKV(inUse: nil, reserved: reserved, active: active.count)
+        publishLocked()
         condition.signal()
         condition.unlock()
         continuation.onTermination = { [weak self, weak job] _ in
@@ -262,7 +258,7 @@ final class Scheduler: @unchecked Sendable {
             var finished: [GenerationJob] = []
             for job in round {
                 if job.isCancelled && !job.done { finishCancelled(job) }
-                if job.done { finished.append(job) } else { inUse += job.kvBytes }
+                if job.done { finished.append(job) } else { inUse += job.session?.kvBytes ?? 0 }
             }
             condition.lock()
             if !finished.isEmpty {
@@ -286,6 +282,11 @@ final class Scheduler: @unchecked Sendable {
             waiting.removeFirst()
             admitLocked(job)
         }
+        publishLocked()
+    }
+
+    /// Reports the queue and the reservations to the metrics. Caller holds the lock.
+    private func publishLocked() {
         metrics.setQueue(length: waiting.count)
         metrics.setKV(inUse: nil, reserved: reserved, active: active.count)
     }
@@ -314,10 +315,7 @@ final class Scheduler: @unchecked Sendable {
     private func step(_ job: GenerationJob) {
         guard let session = job.session else { return }
         let start = DispatchTime.now().uptimeNanoseconds
-        defer {
-            job.served += DispatchTime.now().uptimeNanoseconds - start
-            job.kvBytes = job.session?.kvBytes ?? 0
-        }
+        defer { job.served += DispatchTime.now().uptimeNanoseconds - start }
         let prompt = job.request.promptTokens
         do {
             if job.isPrefilling {
@@ -334,12 +332,12 @@ final class Scheduler: @unchecked Sendable {
             }
             let next = session.sampleNext(with: &job.sampler)
             if !job.request.ignoreEndOfTurn && stopTokens.contains(next) { complete(job, reason: "stop"); return }
-            job.generated.append(next)
+            job.completionTokens += 1
             metrics.generatedTokens(1)
             let (piece, stopped) = job.text.append(next)
             if !piece.isEmpty { job.events.yield(.text(piece)) }
             if stopped { complete(job, reason: "stop"); return }
-            if job.generated.count >= job.request.maxTokens || session.remainingPositions <= 0 {
+            if job.completionTokens >= job.request.maxTokens || session.remainingPositions <= 0 {
                 complete(job, reason: "length")
                 return
             }
@@ -357,7 +355,7 @@ final class Scheduler: @unchecked Sendable {
         let report = session.cacheReport()
         metrics.completed(evictions: report.evictions)
         job.events.yield(.finished(JobSummary(
-            finishReason: reason, promptTokens: job.request.promptTokens.count, completionTokens: job.generated.count,
+            finishReason: reason, promptTokens: job.request.promptTokens.count, completionTokens: job.completionTokens,
             cache: report, queueSeconds: Double(job.admitted - job.enqueued) / 1e9,
             prefillSeconds: Double(job.prefillDone - job.admitted) / 1e9,
             decodeSeconds: Double(now - job.prefillDone) / 1e9)))
@@ -373,7 +371,6 @@ final class Scheduler: @unchecked Sendable {
     private func release(_ job: GenerationJob) {
         job.events.finish()
         job.session = nil
-        job.kvBytes = 0
         job.done = true
     }
 

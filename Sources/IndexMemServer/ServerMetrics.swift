@@ -61,11 +61,6 @@ final class ServerMetrics: Sendable {
         }
     }
 
-    /// A snapshot for tests and logs.
-    var snapshot: (inUseMax: Int, reservedMax: Int, pool: Int, rejected: Int, completed: Int, cancelled: Int, queueMax: Int) {
-        state.withLock { ($0.inUseMax, $0.reservedMax, $0.poolBytes, $0.rejected, $0.completed, $0.cancelled, $0.queueMax) }
-    }
-
     /// Prometheus text exposition format 0.0.4.
     func render() -> String {
         let s = state.withLock { $0 }

@@ -20,19 +20,24 @@ struct ServeCommand: AsyncParsableCommand {
             (--shutdown-grace seconds), then exits.
             """)
 
+    /// The server's own defaults, which the options below fall back to.
+    private static let defaults = ServerOptions()
+
     @OptionGroup var model: ModelArguments
     @OptionGroup var cache: CacheArguments
 
-    @Option(name: .long, help: "Address to bind (default: $INDEXMEM_HOST, else 127.0.0.1).") var host: String?
-    @Option(name: .long, help: "TCP port, 0 for any free one (default: $INDEXMEM_PORT, else 8080).") var port: Int?
+    @Option(name: .long, help: "Address to bind (default: $INDEXMEM_HOST, else \(ServeCommand.defaults.host)).") var host: String?
+    @Option(name: .long, help: "TCP port, 0 for any free one (default: $INDEXMEM_PORT, else \(ServeCommand.defaults.port)).") var port: Int?
     @Option(name: .long, help: "Global KV byte pool, e.g. 256M or 1G (default: $INDEXMEM_KV_POOL_BYTES, else 4 full-context sequences).")
     var kvPoolBytes: String?
-    @Option(name: .long, help: "Requests that may wait for KV memory before 503.") var maxQueue: Int = 32
-    @Option(name: .long, help: "Requests that run at once (each has a session and a few MB of scratch).") var maxActive: Int = 8
-    @Option(name: .long, help: "Largest request body, e.g. 4M.") var maxBodyBytes: String = "4M"
-    @Option(name: .long, help: "max_tokens of a request that gives none.") var defaultMaxTokens: Int = 512
+    @Option(name: .long, help: "Requests that may wait for KV memory before 503.") var maxQueue: Int = ServeCommand.defaults.maxQueue
+    @Option(name: .long, help: "Requests that run at once (each has a session and a few MB of scratch).")
+    var maxActive: Int = ServeCommand.defaults.maxActive
+    @Option(name: .long, help: "Largest request body, e.g. 4M.") var maxBodyBytes: String = String(ServeCommand.defaults.maxBodyBytes)
+    @Option(name: .long, help: "max_tokens of a request that gives none.") var defaultMaxTokens: Int = ServeCommand.defaults.defaultMaxTokens
     @Option(name: .long, help: "The model id clients use (default: the file name without .gguf).") var alias: String?
-    @Option(name: .long, help: "Seconds running requests get to finish on SIGTERM/SIGINT.") var shutdownGrace: Double = 30
+    @Option(name: .long, help: "Seconds running requests get to finish on SIGTERM/SIGINT.")
+    var shutdownGrace: Double = ServeCommand.defaults.shutdownGraceSeconds
 
     func validate() throws {
         if let p = resolvedPort(), !(0...65535).contains(p) { throw ValidationError("--port must be in 0...65535") }
@@ -40,7 +45,7 @@ struct ServeCommand: AsyncParsableCommand {
         if maxActive < 1 { throw ValidationError("--max-active must be at least 1") }
         if defaultMaxTokens < 0 { throw ValidationError("--default-max-tokens must not be negative") }
         if shutdownGrace < 0 { throw ValidationError("--shutdown-grace must not be negative") }
-        if ServerOptions.parseBytes(maxBodyBytes) == nil { throw ValidationError("--max-body-bytes: not a byte count: \(maxBodyBytes)") }
+        _ = try bodyBytes()
         if let text = resolvedPool(), (ServerOptions.parseBytes(text) ?? 0) <= 0 {
             throw ValidationError("--kv-pool-bytes: not a positive byte count: \(text) (e.g. 268435456, 256M, 1G)")
         }
@@ -49,16 +54,20 @@ struct ServeCommand: AsyncParsableCommand {
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
     private func resolvedPort() -> Int? { port ?? environment["INDEXMEM_PORT"].flatMap { Int($0) } }
     private func resolvedPool() -> String? { kvPoolBytes ?? environment["INDEXMEM_KV_POOL_BYTES"].flatMap { $0.isEmpty ? nil : $0 } }
+    private func bodyBytes() throws -> Int {
+        guard let bytes = ServerOptions.parseBytes(maxBodyBytes) else { throw ValidationError("--max-body-bytes: not a byte count: \(maxBodyBytes)") }
+        return bytes
+    }
 
     func run() async throws {
-        var options = ServerOptions()
-        options.host = host ?? environment["INDEXMEM_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
-        options.port = resolvedPort() ?? 8080
+        var options = Self.defaults
+        options.host = host ?? environment["INDEXMEM_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? options.host
+        options.port = resolvedPort() ?? options.port
         options.cache = try cache.configuration()
         options.kvPoolBytes = resolvedPool().flatMap(ServerOptions.parseBytes)
         options.maxQueue = maxQueue
         options.maxActive = maxActive
-        options.maxBodyBytes = ServerOptions.parseBytes(maxBodyBytes) ?? options.maxBodyBytes
+        options.maxBodyBytes = try bodyBytes()
         options.defaultMaxTokens = defaultMaxTokens
         options.modelAlias = alias
         options.shutdownGraceSeconds = shutdownGrace

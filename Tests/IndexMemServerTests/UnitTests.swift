@@ -51,6 +51,33 @@ struct ServerUnitTests {
         #expect(all == "Hello there, General Kenobi. You are a bold one.")
     }
 
+    @Test("after a stop string, nothing more is sent: not even a character begun after it")
+    func stopStringBeforePartialCharacter() throws {
+        let engine = try SharedEngine.get()
+        let tokenizer = engine.tokenizer
+        // A token of ASCII text then the first bytes of a multi-byte character (byte-level
+        // BPE has them, e.g. " " + the lead byte of "—"): the stop string is its ASCII part.
+        let found = (0..<engine.configuration.vocabularySize).lazy.compactMap { id -> (id: Int, ascii: String)? in
+            let bytes = tokenizer.pieceBytes(id)
+            guard let lead = bytes.firstIndex(where: { $0 >= 0x80 }), lead > 0, bytes[lead] >= 0xC0 else { return nil }
+            let need = bytes[lead] >= 0xF0 ? 4 : bytes[lead] >= 0xE0 ? 3 : 2
+            guard bytes.count - lead < need, bytes[(lead + 1)...].allSatisfy({ $0 & 0xC0 == 0x80 }),
+                  bytes[..<lead].allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { return nil }
+            return (id, String(decoding: bytes[..<lead], as: UTF8.self))
+        }.first
+        let (id, ascii) = try #require(found, "no token of ASCII text and an incomplete character in the vocabulary")
+        // Without a stop string, the incomplete character comes out at the end as U+FFFD.
+        var plain = TextStream(tokenizer: tokenizer, stops: [])
+        let piece = plain.append(id)
+        #expect(piece.text == ascii && !piece.stopped)
+        #expect(plain.finish() == "\u{FFFD}")
+        // With one, the text is cut before it, and the end sends nothing.
+        var stream = TextStream(tokenizer: tokenizer, stops: [ascii])
+        let cut = stream.append(id)
+        #expect(cut.text == "" && cut.stopped)
+        #expect(stream.finish() == "")
+    }
+
     @Test("byte counts with units")
     func byteCounts() {
         #expect(ServerOptions.parseBytes("1048576") == 1_048_576)
