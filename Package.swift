@@ -32,12 +32,16 @@ let package = Package(
         .target(name: "IndexMemKernels", swiftSettings: simdFlags),
         .target(name: "IndexMemGGUF"),
         .target(name: "IndexMemTokenizer"),
+        .target(name: "IndexMemSafetensors"),
         .target(name: "IndexMemCache", dependencies: ["IndexMemKernels"], swiftSettings: simdFlags),
         .target(
             name: "IndexMemModel",
             dependencies: ["IndexMemKernels", "IndexMemGGUF", "IndexMemTokenizer", "IndexMemCache"],
             swiftSettings: simdFlags),
-        .target(name: "IndexMem", dependencies: ["IndexMemModel", "IndexMemCache"]),
+        .target(name: "IndexMem", dependencies: ["IndexMemModel", "IndexMemCache", "IndexMemSafetensors"]),
+        .target(
+            name: "IndexMemLearn", dependencies: ["IndexMem", "IndexMemModel", "IndexMemCache", "IndexMemKernels", "IndexMemSafetensors"],
+            swiftSettings: simdFlags),
         .target(name: "IndexMemEval", dependencies: ["IndexMem"]),
         .target(name: "IndexMemTestSupport", dependencies: ["IndexMemGGUF", "IndexMemKernels"]),
         .target(
@@ -54,8 +58,12 @@ let package = Package(
             ]),
         .executableTarget(
             name: "indexmem",
-            dependencies: ["IndexMem", "IndexMemEval", "IndexMemServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["IndexMem", "IndexMemEval", "IndexMemServer", "IndexMemLearn", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "IndexMemKernelsTests", dependencies: ["IndexMemKernels"], swiftSettings: simdFlags),
+        .testTarget(name: "IndexMemSafetensorsTests", dependencies: ["IndexMemSafetensors", "IndexMemKernels"]),
+        .testTarget(
+            name: "IndexMemLearnTests",
+            dependencies: ["IndexMemLearn", "IndexMem", "IndexMemKernels", "IndexMemSafetensors", "IndexMemTestSupport"]),
         .testTarget(name: "IndexMemGGUFTests", dependencies: ["IndexMemGGUF", "IndexMemTestSupport"]),
         .testTarget(
             name: "IndexMemCacheTests", dependencies: ["IndexMemCache", "IndexMemKernels", "IndexMemTestSupport"],

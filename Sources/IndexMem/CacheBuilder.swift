@@ -50,6 +50,13 @@ enum CacheBuilder {
     static func make(configuration c: CacheConfiguration, model m: ModelConfiguration, contextTokens: Int,
                      receiver: (Int) -> any EvictedEntryReceiver = { _ in DiscardingReceiver() }) throws(EngineError) -> (caches: [any LayerCache], budget: Int?) {
         let resolved = try c.resolvedPolicy()
+        if let learned = resolved.policy as? IndexerPolicy {
+            let budgeted = m.layerCount - m.slidingLayerCount
+            if let reason = learned.incompatibility(budgetedLayers: budgeted, hiddenDimension: m.embeddingDimension,
+                                                    shape: m.attentionShape(layer: 0)) {
+                throw .invalidCacheConfiguration("policy '\(learned.spec)': \(reason)")
+            }
+        }
         let budget = try budget(configuration: c, contextTokens: contextTokens)
         let selector = BudgetSelector(sinks: c.sinks, window: c.window)
         let bounded = c.mode == .bounded

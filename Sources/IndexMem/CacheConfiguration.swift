@@ -28,9 +28,15 @@ public struct CacheConfiguration: Sendable, Codable, Equatable {
     public var window: Int = 64
     /// Tokens per prefill chunk.
     public var chunk: Int = 256
+    /// The adapter file the learned policies read (nil: `adapters/<model file>.indexmem.safetensors`).
+    public var adapter: String? = nil
+    /// The adapter's parameters, bound by `Engine.makeSession` (loaded once per Engine).
+    public var indexer: SharedIndexer? = nil
+
+    private enum CodingKeys: String, CodingKey { case policy, budget, ratio, mode, sinks, window, chunk, adapter }
 
     public init(policy: String = "full", budget: Int? = nil, ratio: Double? = nil, mode: Mode = .bounded,
-                sinks: Int = 4, window: Int = 64, chunk: Int = 256) {
+                sinks: Int = 4, window: Int = 64, chunk: Int = 256, adapter: String? = nil) {
         self.policy = policy
         self.budget = budget
         self.ratio = ratio
@@ -38,6 +44,7 @@ public struct CacheConfiguration: Sendable, Codable, Equatable {
         self.sinks = sinks
         self.window = window
         self.chunk = chunk
+        self.adapter = adapter
     }
 
     /// Names of the policies this build can run.
@@ -45,8 +52,11 @@ public struct CacheConfiguration: Sendable, Codable, Equatable {
 
     /// The policy this configuration names, resolved.
     public func resolvedPolicy() throws(EngineError) -> ResolvedPolicy {
-        do { return try PolicyRegistry.resolve(policy) } catch { throw .invalidCacheConfiguration(error.description) }
+        do { return try PolicyRegistry.resolve(policy, indexer: indexer?.parameters) } catch { throw .invalidCacheConfiguration(error.description) }
     }
+
+    /// Whether the policy reads a trained adapter.
+    public var needsAdapter: Bool { PolicyRegistry.needsAdapter(policy) }
 
     /// Whether the cache keeps every entry.
     public var isFull: Bool { (try? resolvedPolicy())?.policy == nil }

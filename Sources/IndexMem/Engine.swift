@@ -4,6 +4,7 @@ import Foundation
 @_exported import IndexMemCache
 import IndexMemGGUF
 import IndexMemKernels
+import Synchronization
 @_exported import IndexMemModel
 @_exported import IndexMemTokenizer
 
@@ -43,10 +44,40 @@ public final class Engine: @unchecked Sendable {
     /// The sha256 of the model file, hex (computed on first use; reads the whole file).
     public lazy var sha256: String = SHA256.hex(of: UnsafeRawBufferPointer(start: file.bytes.base, count: file.bytes.count))
 
-    /// Opens a new sequence.
+    /// Opens a new sequence. A learned policy gets the adapter's parameters (loaded once).
     public func makeSession(cache: CacheConfiguration = CacheConfiguration()) throws -> Session {
+        var cache = cache
         try cache.validate()
+        if cache.needsAdapter && cache.indexer == nil { cache.indexer = try indexer(adapter: cache.adapter) }
         return Session(engine: self, cache: cache)
+    }
+
+    private let indexers = Mutex<[String: SharedIndexer]>([:])
+
+    /// The indexer of an adapter file (default: `adapters/<model file>.indexmem.safetensors`),
+    /// read and checked against this model once, then shared.
+    /// - Throws: `AdapterError` (missing, malformed, or trained for another model).
+    public func indexer(adapter: String? = nil) throws -> SharedIndexer {
+        let path = adapter ?? IndexerAdapterFile.defaultPath(modelPath: self.path)
+        if let loaded = indexers.withLock({ $0[path] }) { return loaded }
+        let (parameters, metadata) = try IndexerAdapterFile.read(path: path)
+        let modelName = URL(fileURLWithPath: self.path).lastPathComponent
+        if let sha = metadata["model_sha256"], sha != sha256 {
+            throw AdapterError.wrongModel(path: path, adapterModel: metadata["model"] ?? "another model", adapterSHA: sha,
+                                          model: modelName, modelSHA: sha256)
+        }
+        let c = configuration
+        let budgeted = c.layerCount - c.slidingLayerCount
+        if parameters.layerCount != budgeted || parameters.hiddenDimension != c.embeddingDimension
+            || parameters.kvHeads != c.kvHeads || parameters.headDimension != c.headDimension {
+            throw AdapterError.incompatible(path: path, reason: "it has \(parameters.layerCount) layers of hidden \(parameters.hiddenDimension), \(parameters.kvHeads) KV heads of \(parameters.headDimension); \(modelName) has \(budgeted) budgeted layers of hidden \(c.embeddingDimension), \(c.kvHeads) KV heads of \(c.headDimension)")
+        }
+        let shared = SharedIndexer(parameters: parameters, metadata: metadata, path: path)
+        return indexers.withLock { table in
+            if let other = table[path] { return other }
+            table[path] = shared
+            return shared
+        }
     }
 
     /// Token ids of `text` as the model's tokenizer splits it (BOS added if the file says so).

@@ -60,6 +60,8 @@ public struct CacheReport: Sendable, Codable {
     public var slidingWindow: Int? = nil
     /// Layers whose entries the budget bounds (the layers that do not slide; 0 without a budget).
     public var budgetedLayers: Int = 0
+    /// Bytes of the learned indexer's parameters (shared by every session of an engine; 0 for heuristics).
+    public var indexerBytes: Int = 0
 }
 
 /// The outcome of `Session.generate`.
@@ -266,7 +268,8 @@ public final class Session {
                            evictions: caches.enumerated().reduce(0) { $0 + (c.slidingWindow(layer: $1.offset) == nil ? $1.element.evictions : 0) },
                            entries: (global.isEmpty ? caches : global).map(\.count).max() ?? 0,
                            slidingLayers: c.slidingLayerCount, slidingWindow: c.slidingWindow,
-                           budgetedLayers: budget == nil ? 0 : c.layerCount - c.slidingLayerCount)
+                           budgetedLayers: budget == nil ? 0 : c.layerCount - c.slidingLayerCount,
+                           indexerBytes: cacheConfiguration.needsAdapter ? (cacheConfiguration.indexer?.parameters.bytes ?? 0) : 0)
     }
 }
 

@@ -27,11 +27,13 @@ public struct SweepSpec: Codable, Sendable, Equatable {
     public var chunk: Int = 256
     /// A JSONL dataset instead of generated tasks.
     public var dataset: String? = nil
+    /// The indexer adapter of the learned policies (nil: the model's default adapter).
+    public var adapter: String? = nil
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case tasks, lengths, policies, budgets, ratios, modes, samples, seed, depths, sinks, window, chunk, dataset
+        case tasks, lengths, policies, budgets, ratios, modes, samples, seed, depths, sinks, window, chunk, dataset, adapter
     }
 
     /// Every key is optional in a config file; missing ones keep their defaults.
@@ -51,6 +53,7 @@ public struct SweepSpec: Codable, Sendable, Equatable {
         window = try c.decodeIfPresent(Int.self, forKey: .window) ?? d.window
         chunk = try c.decodeIfPresent(Int.self, forKey: .chunk) ?? d.chunk
         dataset = try c.decodeIfPresent(String.self, forKey: .dataset)
+        adapter = try c.decodeIfPresent(String.self, forKey: .adapter)
     }
 
     /// Reads a small JSON config file (the same keys).
@@ -69,7 +72,7 @@ public struct SweepSpec: Codable, Sendable, Equatable {
                 guard let mode = CacheConfiguration.Mode(rawValue: m) else { throw EvalError.invalidSweep("unknown mode '\(m)'") }
                 return mode
             }
-            let base = CacheConfiguration(policy: policy, sinks: sinks, window: window, chunk: chunk)
+            let base = CacheConfiguration(policy: policy, sinks: sinks, window: window, chunk: chunk, adapter: adapter)
             if base.isFull {
                 out.append(base)
                 continue

@@ -84,7 +84,13 @@ package struct RequestParser: Sendable {
 
         let stops = try stopStrings(body)
         let ignoreEndOfTurn = try body.bool("ignore_eos") ?? false
-        let cache = try cacheConfiguration(body, promptTokens: prompt.count, protectLast: lastTurnTokens)
+        var cache = try cacheConfiguration(body, promptTokens: prompt.count, protectLast: lastTurnTokens)
+        if cache.needsAdapter {
+            // The engine's adapter, loaded once and shared; a missing one is the request's error, not the server's.
+            do { cache.indexer = try engine.indexer(adapter: cache.adapter) } catch {
+                throw .invalidRequest("\(error)", param: "kv_policy")
+            }
+        }
         let reservation: Int
         do {
             reservation = try cache.kvBytesBound(model: c, promptTokens: prompt.count, totalTokens: prompt.count + resolvedMax)

@@ -41,6 +41,7 @@ struct EvalRunCommand: ParsableCommand {
     @Option(name: .long, help: "Seed of the generated samples (needles and haystacks).") var seed: UInt64?
     @Option(name: .long, help: "Needle depths in [0, 1] for a needle grid.") var depths: String?
     @Option(name: .long, help: "Run one shard, k/n.") var shard: String?
+    @Option(name: .long, help: "Indexer adapter for the learned policies (default: adapters/<model file>.indexmem.safetensors).") var adapter: String?
     @Option(name: .long, help: "Results file (JSON lines, appended).") var out: String
     @Flag(name: .long, help: "Prompts without the chat template.") var raw = false
     @Flag(name: .long, help: "Write each prompt's token ids into its result line (for checks against llama.cpp).") var recordPrompts = false
@@ -64,6 +65,7 @@ struct EvalRunCommand: ParsableCommand {
         if let seed { spec.seed = seed }
         if let d = list(depths) { spec.depths = try d.map { guard let v = Double($0), (0...1).contains(v) else { throw ValidationError("--depths takes numbers in [0, 1]") }; return v } }
         if let dataset { spec.dataset = dataset }
+        if let adapter { spec.adapter = adapter }
         guard spec.samples > 0 else { throw ValidationError("--samples must be positive") }
         let shardSpec = try shard.map { try Shard(parsing: $0) } ?? .all
 

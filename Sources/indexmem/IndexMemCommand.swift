@@ -11,7 +11,7 @@ struct IndexMemCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "indexmem",
         abstract: "Run GGUF language models with a bounded KV cache.",
-        subcommands: [GenerateCommand.self, InfoCommand.self, BenchCommand.self, EvalCommand.self, ServeCommand.self])
+        subcommands: [GenerateCommand.self, InfoCommand.self, BenchCommand.self, EvalCommand.self, TrainCommand.self, ServeCommand.self])
 }
 
 // MARK: - Shared argument groups
@@ -77,11 +77,15 @@ struct CacheArguments: ParsableArguments {
     @Option(name: .long, help: "Prefill chunk size in tokens.")
     var chunk: Int = 256
 
+    @Option(name: .long, help: "Indexer adapter for --policy indexmem / indexmem-static (default: adapters/<model file>.indexmem.safetensors).")
+    var adapter: String?
+
     func configuration() throws -> CacheConfiguration {
         guard let m = CacheConfiguration.Mode(rawValue: mode) else {
             throw ValidationError("--mode must be one of: \(CacheConfiguration.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let c = CacheConfiguration(policy: policy, budget: budget, ratio: ratio, mode: m, sinks: sinks, window: window, chunk: chunk)
+        let c = CacheConfiguration(policy: policy, budget: budget, ratio: ratio, mode: m, sinks: sinks, window: window, chunk: chunk,
+                                   adapter: adapter)
         try c.validate()
         return c
     }
@@ -129,7 +133,7 @@ extension CacheReport {
          "kv_bytes": kvBytes, "kv_bytes_peak": kvBytesPeak, "kv_bytes_full_cache": kvBytesFullCache,
          "memory_bytes": memoryBytes, "evictions": evictions, "entries": entries,
          "sliding_layers": slidingLayers, "sliding_window": slidingWindow.map { $0 as Any } ?? NSNull(),
-         "budgeted_layers": budgetedLayers]
+         "budgeted_layers": budgetedLayers, "indexer_bytes": indexerBytes]
     }
 }
 

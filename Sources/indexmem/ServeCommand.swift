@@ -72,6 +72,8 @@ struct ServeCommand: AsyncParsableCommand {
         options.modelAlias = alias
         options.shutdownGraceSeconds = shutdownGrace
         let engine = try model.loadEngine(progress: true)
+        // A learned default policy: refuse to start without its adapter rather than fail every request.
+        if options.cache.needsAdapter { _ = try engine.indexer(adapter: options.cache.adapter) }
         let server = try InferenceServer(engine: engine, options: options)
         try await server.run()
     }

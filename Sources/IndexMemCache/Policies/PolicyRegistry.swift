@@ -120,7 +120,12 @@ public enum PolicyRegistry {
         ("pyramid", "PyramidKV layer budgets over a scorer; options scorer (default snapkv), beta"),
         ("knorm", "lowest key norm"),
         ("random", "uniform random; option seed"),
+        ("indexmem", "IndexMem's learned query-aware indexer (needs an adapter); option rate"),
+        ("indexmem-static", "IndexMem's learned write-time indexer (needs an adapter)"),
     ]
+
+    /// Policies that read a trained adapter.
+    public static let learnedNames: Set<String> = ["indexmem", "indexmem-static"]
 
     /// Every policy name available now (built-in and registered).
     public static var names: [String] { builtIn.map(\.name) + extra.withLock { $0.keys.sorted() } }
@@ -130,8 +135,14 @@ public enum PolicyRegistry {
         extra.withLock { $0[name] = (factory, summary) }
     }
 
-    /// Resolves a spec string.
-    public static func resolve(_ text: String) throws(PolicyError) -> ResolvedPolicy {
+    /// Whether a spec names a learned policy (directly or as pyramid's scorer), which needs an adapter.
+    public static func needsAdapter(_ text: String) -> Bool {
+        guard let spec = try? PolicySpec(parsing: text) else { return false }
+        return learnedNames.contains(spec.name) || (spec.name == "pyramid" && learnedNames.contains(spec.options["scorer"] ?? ""))
+    }
+
+    /// Resolves a spec string; `indexer` holds the parameters the learned policies read.
+    public static func resolve(_ text: String, indexer: IndexerParameters? = nil) throws(PolicyError) -> ResolvedPolicy {
         let spec = try PolicySpec(parsing: text)
         switch spec.name {
         case "full":
@@ -144,15 +155,15 @@ public enum PolicyRegistry {
             guard scorerName != "pyramid" && scorerName != "full" else {
                 throw .invalidValue(policy: "pyramid", option: "scorer", value: scorerName, expected: "a scoring policy")
             }
-            let scorer = try scorerPolicy(PolicySpec(name: scorerName))
+            let scorer = try scorerPolicy(PolicySpec(name: scorerName), indexer: indexer)
             return ResolvedPolicy(policy: scorer, pyramidBeta: beta, spec: spec.description)
         default:
-            let scorer = try scorerPolicy(spec)
+            let scorer = try scorerPolicy(spec, indexer: indexer)
             return ResolvedPolicy(policy: scorer, pyramidBeta: nil, spec: scorer.spec)
         }
     }
 
-    static func scorerPolicy(_ spec: PolicySpec) throws(PolicyError) -> any EvictionPolicy {
+    static func scorerPolicy(_ spec: PolicySpec, indexer: IndexerParameters?) throws(PolicyError) -> any EvictionPolicy {
         switch spec.name {
         case "window":
             try spec.allowOnly([])
@@ -173,6 +184,11 @@ public enum PolicyRegistry {
         case "random":
             try spec.allowOnly(["seed"])
             return RandomPolicy(seed: UInt64(try spec.int("seed", default: 0, in: 0...Int.max)))
+        case "indexmem", "indexmem-static":
+            let variant: IndexerParameters.Variant = spec.name == "indexmem" ? .queryAware : .writeTime
+            try spec.allowOnly(variant == .queryAware ? ["rate"] : [])
+            let rate = try spec.double("rate", default: IndexerPolicy.defaultRate, in: 0...1)
+            return IndexerPolicy(parameters: indexer, variant: variant, rate: rate)
         default:
             if let entry = extra.withLock({ $0[spec.name] }) { return try entry.factory(spec) }
             throw .unknownPolicy(spec.name, available: names)

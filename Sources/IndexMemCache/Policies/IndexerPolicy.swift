@@ -1,0 +1,255 @@
+// IndexMem — cache policies. Apache-2.0.
+//
+// The learned indexer of IndexMem (DESIGN.md, "The IndexMem method"; trained by
+// IndexMemLearn from a teacher pass of the frozen model). Two variants, both plain scorers
+// under the policy protocol, so sinks, the recent window and pyramid budgets compose with them:
+//
+// * `indexmem-static` (write-time, KVzap style): an entry's score is fixed when it enters,
+//   a linear function of its normalised layer input and its keys before RoPE, fitted in
+//   closed form to the log of the attention the entry later receives. Cost: O(features) per
+//   entry and KV head, nothing per query.
+// * `indexmem` (query-aware, after DeepSeek-V3.2's lightning indexer): every entry keeps a
+//   small indexer key `k_I = W_k x` (a side vector made when it entered); each block's hidden
+//   states give indexer queries `q_j = W_q,j x` and head weights `w_j = W_w,j x`, and the
+//   block scores entry s by `mean_t sum_j w_j(t) ReLU(q_j(t) . k_I(s))`. Scores are an
+//   exponential moving average over blocks (rate per token), so that in bounded mode, where
+//   eviction happens long before the question, an entry keeps what earlier blocks thought
+//   of it. Cost: O(block x heads x entries x d_I) per block, O(heads x entries x d_I) per
+//   decoded token.
+//
+// One set of parameters per budgeted layer (the layer index the cache passes), shared by the
+// layer's KV heads for the query-aware variant and per KV head for the static one.
+
+import Foundation
+import IndexMemKernels
+
+// MARK: - Parameters
+
+/// The parameters of a learned indexer, one entry per budgeted layer.
+public struct IndexerParameters: Sendable, Equatable {
+    public enum Variant: String, Sendable, CaseIterable {
+        /// `indexmem-static`: a linear score fixed at write time.
+        case writeTime = "static"
+        /// `indexmem`: indexer queries of each block against per-entry indexer keys.
+        case queryAware = "query"
+    }
+
+    /// Static weights of one layer: (kvHeads, staticFeatures) with
+    /// staticFeatures = hiddenDimension + kvHeads * headDimension + 1 (the bias last).
+    public var staticWeights: [[Float]]
+    /// Query-aware parameters of each layer (empty arrays when not trained).
+    public var queryProjection: [[Float]]   // (heads, keyDimension, hiddenDimension)
+    public var keyProjection: [[Float]]     // (keyDimension, hiddenDimension)
+    public var headWeights: [[Float]]       // (heads, hiddenDimension)
+    public var hiddenDimension: Int
+    public var kvHeads: Int
+    public var headDimension: Int
+    public var indexerHeads: Int
+    public var keyDimension: Int
+    /// Temperature the query-aware scores were trained with (scores are divided by it).
+    public var temperature: Float
+
+    public init(staticWeights: [[Float]] = [], queryProjection: [[Float]] = [], keyProjection: [[Float]] = [],
+                headWeights: [[Float]] = [], hiddenDimension: Int, kvHeads: Int, headDimension: Int,
+                indexerHeads: Int = 0, keyDimension: Int = 0, temperature: Float = 1) {
+        self.staticWeights = staticWeights
+        self.queryProjection = queryProjection
+        self.keyProjection = keyProjection
+        self.headWeights = headWeights
+        self.hiddenDimension = hiddenDimension
+        self.kvHeads = kvHeads
+        self.headDimension = headDimension
+        self.indexerHeads = indexerHeads
+        self.keyDimension = keyDimension
+        self.temperature = temperature
+    }
+
+    public var staticFeatures: Int { hiddenDimension + kvHeads * headDimension + 1 }
+
+    /// Budgeted layers the parameters cover.
+    public var layerCount: Int { max(staticWeights.count, keyProjection.count) }
+
+    public func has(_ variant: Variant) -> Bool {
+        switch variant {
+        case .writeTime: return !staticWeights.isEmpty
+        case .queryAware: return !keyProjection.isEmpty
+        }
+    }
+
+    /// Bytes of parameters (reported as the indexer's bytes).
+    public var bytes: Int {
+        4 * [staticWeights, queryProjection, keyProjection, headWeights].reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } }
+    }
+}
+
+// MARK: - Policy
+
+/// A learned scorer. Resolving a spec gives one without parameters (enough to validate a
+/// configuration and plan its budgets); the facade binds the adapter's parameters before any
+/// cache is made, and `makeScorer` requires them.
+public struct IndexerPolicy: EvictionPolicy {
+    public var parameters: IndexerParameters?
+    public let variant: IndexerParameters.Variant
+    /// Query-aware: EMA rate per token of the block scores (a block of n tokens weighs 1 - (1 - rate)^n).
+    public let rate: Double
+
+    public static let defaultRate = 1.0 / 512
+
+    public init(parameters: IndexerParameters?, variant: IndexerParameters.Variant, rate: Double = IndexerPolicy.defaultRate) {
+        self.parameters = parameters
+        self.variant = variant
+        self.rate = rate
+    }
+
+    public var spec: String {
+        switch variant {
+        case .writeTime: return "indexmem-static"
+        case .queryAware: return rate == Self.defaultRate ? "indexmem" : "indexmem:rate=\(rate)"
+        }
+    }
+
+    public var signals: PolicySignals { variant == .writeTime ? [.hiddenStates, .unrotatedKeys] : .hiddenStates }
+    public var sideDimension: Int { variant == .queryAware ? (parameters?.keyDimension ?? 0) : 0 }
+
+    /// Why these parameters cannot drive a model with `budgetedLayers` budgeted layers of this
+    /// shape, or nil when they can.
+    public func incompatibility(budgetedLayers: Int, hiddenDimension: Int, shape: AttentionShape) -> String? {
+        guard let p = parameters else { return "no adapter is bound" }
+        guard p.has(variant) else { return "the adapter holds no \(variant.rawValue) indexer (policy '\(spec)')" }
+        if p.layerCount != budgetedLayers { return "the adapter covers \(p.layerCount) budgeted layers, the model has \(budgetedLayers)" }
+        if p.hiddenDimension != hiddenDimension || p.kvHeads != shape.kvHeads || p.headDimension != shape.headDimension {
+            return "the adapter was trained for hidden \(p.hiddenDimension), \(p.kvHeads) KV heads of \(p.headDimension); the model has hidden \(hiddenDimension), \(shape.kvHeads) of \(shape.headDimension)"
+        }
+        return nil
+    }
+
+    public func makeScorer(layer: Int, layerCount: Int, shape: AttentionShape) -> any LayerScorer {
+        guard let parameters else { preconditionFailure("indexer policy used without parameters (the facade binds them)") }
+        precondition(layer < parameters.layerCount, "indexer has \(parameters.layerCount) layers, asked for layer \(layer)")
+        switch variant {
+        case .writeTime: return WriteTimeScorer(parameters: parameters, layer: layer)
+        case .queryAware: return QueryAwareScorer(parameters: parameters, layer: layer, rate: rate)
+        }
+    }
+}
+
+// MARK: - Write-time scorer
+
+final class WriteTimeScorer: LayerScorer {
+    let weights: [Float]
+    let hidden: Int, kvHeads: Int, headDimension: Int, features: Int
+
+    init(parameters p: IndexerParameters, layer: Int) {
+        weights = p.staticWeights[layer]
+        hidden = p.hiddenDimension
+        kvHeads = p.kvHeads
+        headDimension = p.headDimension
+        features = p.staticFeatures
+    }
+
+    func score(new batch: AppendBatch, head: Int, slots: Range<Int>, storage: KVStorage) {
+        guard let h = batch.hiddenStates, let k = batch.unrotatedKeys else {
+            preconditionFailure("indexmem-static needs hidden states and unrotated keys")
+        }
+        let scores = storage.scores(head: head)
+        let keyWidth = kvHeads * headDimension
+        weights.withUnsafeBufferPointer { w in
+            let wh = w.baseAddress! + head * features
+            for (i, slot) in slots.enumerated() {
+                let s = VectorMath.dot(wh, h + i * batch.hiddenDimension, count: hidden)
+                    + VectorMath.dot(wh + hidden, k + i * keyWidth, count: keyWidth) + wh[features - 1]
+                scores[slot] = s
+            }
+        }
+    }
+}
+
+// MARK: - Query-aware scorer
+
+final class QueryAwareScorer: LayerScorer {
+    let queryProjection: [Float], keyProjection: [Float], headWeights: [Float]
+    let hidden: Int, heads: Int, keyDimension: Int
+    let rate: Double, inverseTemperature: Float
+    /// (tokens, heads, keyDimension) indexer queries and (tokens, heads) weights of the last block.
+    private var queries: [Float] = []
+    private var weights: [Float] = []
+    private var blockID: UnsafePointer<Float>? = nil
+    private var blockTokens = 0
+    private var blockScores: [Float] = []
+
+    init(parameters p: IndexerParameters, layer: Int, rate: Double) {
+        queryProjection = p.queryProjection[layer]
+        keyProjection = p.keyProjection[layer]
+        headWeights = p.headWeights[layer]
+        hidden = p.hiddenDimension
+        heads = p.indexerHeads
+        keyDimension = p.keyDimension
+        self.rate = rate
+        inverseTemperature = 1 / p.temperature
+    }
+
+    func score(new batch: AppendBatch, head: Int, slots: Range<Int>, storage: KVStorage) {
+        guard let h = batch.hiddenStates else { preconditionFailure("indexmem needs hidden states") }
+        let scores = storage.scores(head: head)
+        keyProjection.withUnsafeBufferPointer { wk in
+            for (i, slot) in slots.enumerated() {
+                let key = storage.side(head: head, slot: slot)
+                let x = h + i * batch.hiddenDimension
+                for r in 0..<keyDimension { key[r] = VectorMath.dot(wk.baseAddress! + r * hidden, x, count: hidden) }
+                scores[slot] = 0
+            }
+        }
+    }
+
+    /// Indexer queries and head weights of a block (computed once, shared by the KV heads).
+    private func prepare(block batch: AppendBatch) {
+        guard blockID != batch.hiddenStates || blockTokens != batch.tokens else { return }
+        let h = batch.hiddenStates!, n = batch.tokens
+        if queries.count < n * heads * keyDimension { queries = [Float](repeating: 0, count: n * heads * keyDimension) }
+        if weights.count < n * heads { weights = [Float](repeating: 0, count: n * heads) }
+        queryProjection.withUnsafeBufferPointer { wq in
+            headWeights.withUnsafeBufferPointer { ww in
+                queries.withUnsafeMutableBufferPointer { q in
+                    weights.withUnsafeMutableBufferPointer { w in
+                        for t in 0..<n {
+                            let x = h + t * batch.hiddenDimension
+                            for j in 0..<heads {
+                                w[t * heads + j] = VectorMath.dot(ww.baseAddress! + j * hidden, x, count: hidden)
+                                for r in 0..<keyDimension {
+                                    q[(t * heads + j) * keyDimension + r] =
+                                        VectorMath.dot(wq.baseAddress! + (j * keyDimension + r) * hidden, x, count: hidden)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        blockID = batch.hiddenStates
+        blockTokens = n
+    }
+
+    func refresh(block batch: AppendBatch, head: Int, storage: KVStorage) {
+        guard batch.tokens > 0 else { return }
+        prepare(block: batch)
+        if head == storage.kvHeads - 1 { blockID = nil }
+        let n = storage.counts[head], t = batch.tokens
+        if blockScores.count < n { blockScores = [Float](repeating: 0, count: n) }
+        let alpha = Float(1 - pow(1 - rate, Double(t)))
+        let scale = inverseTemperature / Float(t)
+        let scores = storage.scores(head: head)
+        queries.withUnsafeBufferPointer { q in
+            weights.withUnsafeBufferPointer { w in
+                for s in 0..<n {
+                    let key = UnsafePointer(storage.side(head: head, slot: s))
+                    var total: Float = 0
+                    for i in 0..<(t * heads) {
+                        let d = VectorMath.dot(q.baseAddress! + i * keyDimension, key, count: keyDimension)
+                        if d > 0 { total += w[i] * d }
+                    }
+                    scores[s] = (1 - alpha) * scores[s] + alpha * total * scale
+                }
+            }
+        }
+    }
+}

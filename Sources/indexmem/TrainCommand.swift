@@ -1,0 +1,86 @@
+// IndexMem — command line. Apache-2.0.
+
+import ArgumentParser
+import Foundation
+import IndexMem
+import IndexMemLearn
+
+// MARK: - train
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train IndexMem's indexer for a model on CPU (teacher passes of the frozen model, layer-local fits) and write an adapter.",
+        discussion: """
+        Resumable: statistics are checkpointed beside --out (OUT.checkpoint); run the same command again to continue.
+        --layers a-b trains some budgeted layers only (e.g. one per machine); join the parts with `indexmem train merge`.
+        """,
+        subcommands: [TrainRunCommand.self, TrainMergeCommand.self], defaultSubcommand: TrainRunCommand.self)
+}
+
+struct TrainRunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Train (or resume) and write an adapter.")
+
+    @OptionGroup var model: ModelArguments
+    @Option(name: .long, help: "Training text: a directory of .txt files or one file (scripts/fetch_training_data.sh).")
+    var corpus: String = "data/training"
+    @Option(name: .long, help: "Adapter file to write (safetensors).") var out: String
+    @Option(name: .long, help: "Training sequences.") var sequences: Int = 48
+    @Option(name: .long, help: "Tokens per sequence.") var length: Int = 2048
+    @Option(name: .long, help: "Block (prefill chunk) size of the teacher pass.") var block: Int = 256
+    @Option(name: .long, help: "Protected recent window.") var window: Int = 64
+    @Option(name: .long, help: "Budgeted layers to train, a-b (default: all).") var layers: String?
+    @Option(name: .long, help: "Seed of the training sequences.") var seed: UInt64 = 0
+    @Option(name: .long, help: "Target of the write-time fit: max or mean future attention.") var target: String = "max"
+
+    func validate() throws {
+        guard sequences > 0, length >= 2 * block, block > 0, window >= 0 else {
+            throw ValidationError("--sequences must be positive and --length at least two blocks")
+        }
+        guard ["max", "mean"].contains(target) else { throw ValidationError("--target must be max or mean") }
+        if let layers { _ = try Self.parseLayers(layers) }
+    }
+
+    static func parseLayers(_ text: String) throws -> ClosedRange<Int> {
+        let parts = text.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        if parts.count == 1, let a = parts[0], a >= 0 { return a...a }
+        guard parts.count == 2, let a = parts[0], let b = parts[1], a >= 0, a <= b else {
+            throw ValidationError("--layers takes a-b (budgeted layer indices, e.g. 0-14)")
+        }
+        return a...b
+    }
+
+    func run() throws {
+        let engine = try model.loadEngine(progress: Terminal.isInteractive)
+        let corpus = try TrainingCorpus(path: self.corpus)
+        var options = TrainingOptions()
+        options.sequences = sequences
+        options.length = length
+        options.block = block
+        options.window = window
+        options.seed = seed
+        options.target = target
+        options.layers = try layers.map(Self.parseLayers)
+        let trainer = IndexerTrainer(engine: engine, corpus: corpus, options: options)
+        if Terminal.isInteractive {
+            trainer.log = { line in Terminal.clearStatus(); FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            trainer.progress = { done, total, rate, left in
+                let width = 30, filled = width * done / max(total, 1)
+                Terminal.status("train [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total) \(Int(rate)) tok/s ETA \(Int(left))s")
+            }
+        }
+        let command = (["indexmem"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        try trainer.train(out: out, command: command)
+    }
+}
+
+struct TrainMergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "merge", abstract: "Join adapters trained on disjoint --layers ranges.")
+    @Argument(help: "Partial adapter files.") var parts: [String]
+    @Option(name: .long, help: "Adapter file to write.") var out: String
+
+    func run() throws {
+        try IndexerTrainer.mergeAdapters(parts, out: out)
+        FileHandle.standardError.write(Data("train merge: wrote \(out)\n".utf8))
+    }
+}
