@@ -38,11 +38,13 @@ let package = Package(
             name: "IndexMemModel",
             dependencies: ["IndexMemKernels", "IndexMemGGUF", "IndexMemTokenizer", "IndexMemCache"],
             swiftSettings: simdFlags),
-        .target(name: "IndexMem", dependencies: ["IndexMemModel", "IndexMemCache", "IndexMemSafetensors"]),
+        .target(
+            name: "IndexMem",
+            dependencies: ["IndexMemModel", "IndexMemCache", "IndexMemKernels", "IndexMemGGUF", "IndexMemTokenizer", "IndexMemSafetensors"]),
         .target(
             name: "IndexMemLearn", dependencies: ["IndexMem", "IndexMemModel", "IndexMemCache", "IndexMemKernels", "IndexMemSafetensors"],
             swiftSettings: simdFlags),
-        .target(name: "IndexMemEval", dependencies: ["IndexMem"]),
+        .target(name: "IndexMemEval", dependencies: ["IndexMem", "IndexMemKernels"]),
         .target(name: "IndexMemTestSupport", dependencies: ["IndexMemGGUF", "IndexMemKernels"]),
         .target(
             name: "IndexMemServer",
@@ -58,8 +60,9 @@ let package = Package(
             ]),
         .executableTarget(
             name: "indexmem",
-            dependencies: ["IndexMem", "IndexMemEval", "IndexMemServer", "IndexMemLearn", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["IndexMem", "IndexMemEval", "IndexMemServer", "IndexMemLearn", "IndexMemGGUF", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "IndexMemKernelsTests", dependencies: ["IndexMemKernels"], swiftSettings: simdFlags),
+        .testTarget(name: "ArchitectureTests", dependencies: ["IndexMemTestSupport"]),
         .testTarget(name: "IndexMemSafetensorsTests", dependencies: ["IndexMemSafetensors", "IndexMemKernels"]),
         .testTarget(
             name: "IndexMemLearnTests",

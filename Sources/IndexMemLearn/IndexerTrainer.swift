@@ -262,7 +262,6 @@ public final class IndexerTrainer {
         return [
             "model": URL(fileURLWithPath: engine.path).lastPathComponent, "model_sha256": engine.sha256,
             "architecture": c.architecture, "model_layers": TeacherPass.budgetedLayers(c).map(String.init).joined(separator: ","),
-            "default_variant": IndexerParameters.Variant.writeTime.rawValue,
             "block": String(options.block), "window": String(options.window), "sinks": String(options.sinks),
             "sequence_length": String(options.length), "sequences": String(options.sequences), "seed": String(options.seed),
             "target": options.target, "data_recipe": "text/recall/repeat samples over \(corpus.files.map { ($0 as NSString).lastPathComponent }.joined(separator: ","))",

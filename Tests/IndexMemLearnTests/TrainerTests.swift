@@ -104,7 +104,7 @@ struct TrainerTests {
         }
     }
 
-    @Test("a learned policy whose budget is never reached gives the full cache's logits", arguments: ["indexmem", "indexmem-static"])
+    @Test("a learned policy whose budget is never reached gives the full cache's logits", arguments: ["indexmem-query", "indexmem-static"])
     func unreachedBudget(policy: String) throws {
         let engine = try Engine(path: try TinyTraining.model("qwen2"), threads: 2)
         let out = TinyTraining.directory + "/unreached.safetensors"

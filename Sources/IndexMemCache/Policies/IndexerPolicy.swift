@@ -8,7 +8,7 @@
 //   a linear function of its normalised layer input and its keys before RoPE, fitted in
 //   closed form to the log of the attention the entry later receives. Cost: O(features) per
 //   entry and KV head, nothing per query.
-// * `indexmem` (query-aware, after DeepSeek-V3.2's lightning indexer): every entry keeps a
+// * `indexmem-query` (query-aware, after DeepSeek-V3.2's lightning indexer): every entry keeps a
 //   small indexer key `k_I = W_k x` (a side vector made when it entered); each block's hidden
 //   states give indexer queries `q_j = W_q,j x` and head weights `w_j = W_w,j x`, and the
 //   block scores entry s by `mean_t sum_j w_j(t) ReLU(q_j(t) . k_I(s))`. Scores are an
@@ -17,6 +17,7 @@
 //   of it. Cost: O(block x heads x entries x d_I) per block, O(heads x entries x d_I) per
 //   decoded token.
 //
+// `indexmem` names the better of the two on held-out samples (`IndexerPolicy.defaultVariant`).
 // One set of parameters per budgeted layer (the layer index the cache passes), shared by the
 // layer's KV heads for the query-aware variant and per KV head for the static one.
 
@@ -30,7 +31,7 @@ public struct IndexerParameters: Sendable, Equatable {
     public enum Variant: String, Sendable, CaseIterable {
         /// `indexmem-static`: a linear score fixed at write time.
         case writeTime = "static"
-        /// `indexmem`: indexer queries of each block against per-entry indexer keys.
+        /// `indexmem-query`: indexer queries of each block against per-entry indexer keys.
         case queryAware = "query"
     }
 
@@ -101,10 +102,14 @@ public struct IndexerPolicy: EvictionPolicy {
         self.rate = rate
     }
 
+    /// The variant `--policy indexmem` runs: the one that scored better on held-out samples
+    /// (docs/results/indexmem).
+    public static let defaultVariant: IndexerParameters.Variant = .queryAware
+
     public var spec: String {
         switch variant {
         case .writeTime: return "indexmem-static"
-        case .queryAware: return rate == Self.defaultRate ? "indexmem" : "indexmem:rate=\(rate)"
+        case .queryAware: return rate == Self.defaultRate ? "indexmem-query" : "indexmem-query:rate=\(rate)"
         }
     }
 

@@ -120,12 +120,13 @@ public enum PolicyRegistry {
         ("pyramid", "PyramidKV layer budgets over a scorer; options scorer (default snapkv), beta"),
         ("knorm", "lowest key norm"),
         ("random", "uniform random; option seed"),
-        ("indexmem", "IndexMem's learned query-aware indexer (needs an adapter); option rate"),
+        ("indexmem", "IndexMem's learned indexer, the better variant (needs an adapter)"),
+        ("indexmem-query", "IndexMem's learned query-aware indexer (needs an adapter); option rate"),
         ("indexmem-static", "IndexMem's learned write-time indexer (needs an adapter)"),
     ]
 
     /// Policies that read a trained adapter.
-    public static let learnedNames: Set<String> = ["indexmem", "indexmem-static"]
+    public static let learnedNames: Set<String> = ["indexmem", "indexmem-query", "indexmem-static"]
 
     /// Every policy name available now (built-in and registered).
     public static var names: [String] { builtIn.map(\.name) + extra.withLock { $0.keys.sorted() } }
@@ -184,8 +185,9 @@ public enum PolicyRegistry {
         case "random":
             try spec.allowOnly(["seed"])
             return RandomPolicy(seed: UInt64(try spec.int("seed", default: 0, in: 0...Int.max)))
-        case "indexmem", "indexmem-static":
-            let variant: IndexerParameters.Variant = spec.name == "indexmem" ? .queryAware : .writeTime
+        case "indexmem", "indexmem-query", "indexmem-static":
+            let variant: IndexerParameters.Variant = spec.name == "indexmem-query" ? .queryAware
+                : spec.name == "indexmem-static" ? .writeTime : IndexerPolicy.defaultVariant
             try spec.allowOnly(variant == .queryAware ? ["rate"] : [])
             let rate = try spec.double("rate", default: IndexerPolicy.defaultRate, in: 0...1)
             return IndexerPolicy(parameters: indexer, variant: variant, rate: rate)

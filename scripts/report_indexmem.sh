@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The learned indexer's committed report, docs/results/indexmem/, from this one command:
+#
+#   scripts/report_indexmem.sh [SAMPLES]     # default: the configs' samples (20 per cell)
+#
+# It evaluates the shipped adapter (adapters/<model>.indexmem.safetensors, reproduced by the
+# command in its metadata and in README's "Training an adapter") against the heuristics on
+# held-out samples (seed 20261201; the indexer was never tuned on them; the development
+# samples, seed 777, are docs/results/indexmem/smollm2-2k-dev.json):
+#   smollm2-2k/   SmolLM2 at 2K tokens, the ten RULER-style tasks, budgets 128 and 256
+#                 (1/16 and 1/8), bounded mode: full, window, snapkv, tova, pyramid,
+#                 indexmem-query, indexmem-static (smollm2-2k.json).
+#
+# Resumable: one result line per sample in data/results/indexmem-*.jsonl; rerun after a kill,
+# or with more samples, and only the missing ones run. On a cluster, shard it:
+#   indexmem eval run --config docs/results/indexmem/smollm2-2k.json --shard $K/$N --out shard$K.jsonl
+# then `indexmem eval merge shard*.jsonl --report docs/results/indexmem/smollm2-2k`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+scripts/setup.sh
+scripts/setup.sh haystack
+swift build -c release --product indexmem
+mkdir -p data/results
+samples=()
+[[ $# -ge 1 ]] && samples=(--samples "$1")
+start=$SECONDS
+.build/release/indexmem eval run --config docs/results/indexmem/smollm2-2k.json "${samples[@]}" --out data/results/indexmem-smollm2-2k.jsonl
+.build/release/indexmem eval merge data/results/indexmem-smollm2-2k.jsonl --report docs/results/indexmem/smollm2-2k \
+    --title "SmolLM2-135M-Instruct at 2K tokens: learned indexer against heuristics, bounded mode"
+echo "report: docs/results/indexmem/smollm2-2k ($((SECONDS - start)) s of evaluation)"
