@@ -19,6 +19,9 @@ public struct ReportCell: Sendable {
     /// Half-width of a 95 % confidence interval (normal approximation).
     public var ci95: Double
     public var perplexity: Double?
+    /// Half-width of a 95 % confidence interval of the perplexity over the samples (normal
+    /// approximation; 0 with one sample).
+    public var perplexityCI95: Double? = nil
     public var kvBytesPeak: Double
     public var seconds: Double
 }
@@ -34,15 +37,20 @@ public enum Report {
             groups[Key(task: r.task, length: length, mode: mode, policy: r.policy, budget: r.budget), default: []].append(r)
         }
         return groups.map { key, rs in
-            let scores = rs.map(\.score)
+            // Sorted, so that sums (and the bytes of the report) do not depend on the input order.
+            let scores = rs.map(\.score).sorted()
             let mean = scores.reduce(0, +) / Double(scores.count)
             let variance = scores.count > 1 ? scores.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(scores.count - 1) : 0
-            let ppl = rs.compactMap(\.perplexity)
+            let ppl = rs.compactMap(\.perplexity).sorted()
+            let pplMean = ppl.isEmpty ? nil : ppl.reduce(0, +) / Double(ppl.count)
+            let pplCI = pplMean.map { m in
+                ppl.count > 1 ? 1.96 * (ppl.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(ppl.count - 1) / Double(ppl.count)).squareRoot() : 0
+            }
             return ReportCell(task: key.task, length: key.length, mode: key.mode, policy: key.policy, budget: key.budget, n: rs.count,
                               mean: mean, ci95: 1.96 * (variance / Double(scores.count)).squareRoot(),
-                              perplexity: ppl.isEmpty ? nil : ppl.reduce(0, +) / Double(ppl.count),
+                              perplexity: pplMean, perplexityCI95: pplCI,
                               kvBytesPeak: Double(rs.map(\.kvBytesPeak).reduce(0, +)) / Double(rs.count),
-                              seconds: rs.map(\.seconds).reduce(0, +) / Double(rs.count))
+                              seconds: rs.map(\.seconds).sorted().reduce(0, +) / Double(rs.count))
         }.sorted { ($0.task, $0.length, $0.mode, $0.policy, $0.budget ?? Int.max) < ($1.task, $1.length, $1.mode, $1.policy, $1.budget ?? Int.max) }
     }
 
@@ -58,10 +66,11 @@ public enum Report {
             written.append(name)
         }
         // CSV of every cell.
-        var csv = "task,length,mode,policy,budget,n,mean_score,ci95,perplexity,kv_bytes_peak,seconds\n"
+        var csv = "task,length,mode,policy,budget,n,mean_score,ci95,perplexity,kv_bytes_peak,seconds,perplexity_ci95\n"
         for c in cells {
             csv += "\(c.task),\(c.length),\(c.mode),\(c.policy),\(c.budget.map(String.init) ?? ""),\(c.n),\(String(format: "%.4f", c.mean)),"
-                + "\(String(format: "%.4f", c.ci95)),\(c.perplexity.map { String(format: "%.4f", $0) } ?? ""),\(Int(c.kvBytesPeak)),\(String(format: "%.2f", c.seconds))\n"
+                + "\(String(format: "%.4f", c.ci95)),\(c.perplexity.map { String(format: "%.4f", $0) } ?? ""),\(Int(c.kvBytesPeak)),\(String(format: "%.2f", c.seconds)),"
+                + "\(c.perplexityCI95.map { String(format: "%.4f", $0) } ?? "")\n"
         }
         try save("cells.csv", csv)
 
@@ -94,16 +103,26 @@ public enum Report {
             }
             if rows.isEmpty, let full { md += "| full | - | \(fmt(full)) |\n" }
             md += "\n"
-            // Compression curves per mode.
+            // Compression curves per mode: mean and 95 % interval per budget, the full cache as
+            // a dashed reference with its interval; perplexity cells without a perplexity are left out.
+            func point(_ c: ReportCell) -> (y: Double, ci: Double?)? {
+                if isPPL { return c.perplexity.map { ($0, c.perplexityCI95) } }
+                return (c.mean, c.ci95)
+            }
             for mode in Set(g.compactMap { $0.budget == nil ? nil : $0.mode }).sorted() {
                 let series = Dictionary(grouping: g.filter { $0.mode == mode && $0.budget != nil }, by: \.policy)
                     .sorted { $0.key < $1.key }
-                    .map { (name: $0.key, points: $0.value.map { (x: Double($0.budget!), y: isPPL ? ($0.perplexity ?? 0) : $0.mean) }) }
-                let refs = full.map { [(name: "full cache", y: isPPL ? ($0.perplexity ?? 0) : $0.mean)] } ?? []
+                    .map { policy, cs in
+                        ChartSeries(name: policy, points: cs.sorted { $0.budget! < $1.budget! }.compactMap { c in
+                            point(c).map { ChartPoint(x: Double(c.budget!), y: $0.y, ci: $0.ci) }
+                        })
+                    }
+                let refs = full.flatMap(point).map { [ChartReference(name: "full cache", y: $0.y, ci: $0.ci)] } ?? []
                 let name = "curve_\(task)_\(length)_\(mode).svg"
-                try save(name, SVG.lineChart(title: "\(task), \(length) tokens, \(mode)", xLabel: "budget (entries per layer and KV head)",
-                                             yLabel: isPPL ? "perplexity" : "score", series: series, references: refs,
-                                             yRange: isPPL ? nil : 0...1))
+                try save(name, SVG.lineChart(title: "\(task), \(length == 0 ? "dataset" : "\(length) tokens"), \(mode)",
+                                             xLabel: "budget (entries per layer and KV head)",
+                                             yLabel: isPPL ? "perplexity" : "score (mean, 95 % CI)", series: series, references: refs,
+                                             bounds: isPPL ? nil : 0...1))
                 md += "![\(task) \(mode)](\(name))\n\n"
             }
         }
