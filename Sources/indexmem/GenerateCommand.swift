@@ -15,12 +15,12 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "Prompt text.") var prompt: String?
     @Option(name: .long, help: "Read the prompt from a file.") var promptFile: String?
     @Option(name: .long, help: "Most tokens to generate.") var maxTokens: Int = 128
-    @Option(name: .long, help: "Sampling temperature (0 = greedy).") var temperature: Float = 0
+    @Option(name: .long, help: "Sampling temperature (0 = greedy; llama.cpp's default 0.8).") var temperature: Float = 0.8
     @Option(name: .long, help: "Top-k (0 = off).") var topK: Int = 40
     @Option(name: .long, help: "Top-p (1 = off).") var topP: Float = 0.95
     @Option(name: .long, help: "Min-p (0 = off).") var minP: Float = 0.05
     @Option(name: .long, help: "Repetition penalty (1 = off).") var repeatPenalty: Float = 1
-    @Option(name: .long, help: "Random seed.") var seed: UInt64 = 0
+    @Option(name: .long, help: "Random seed (default: a random one, as llama.cpp).") var seed: UInt64?
     @Option(name: .long, help: "System message for the chat template.") var system: String?
     @Flag(name: .long, help: "Feed the prompt as is, without the chat template.") var raw = false
     @Flag(name: .long, help: "Print one JSON object instead of streaming text.") var json = false
@@ -56,7 +56,7 @@ struct GenerateCommand: ParsableCommand {
         }
         guard !promptIds.isEmpty else { throw ValidationError("the prompt is empty") }
         let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP,
-                                       repetitionPenalty: repeatPenalty, seed: seed)
+                                       repetitionPenalty: repeatPenalty, seed: seed ?? UInt64.random(in: 0...UInt64.max))
         let session = try engine.makeSession(cache: cacheConfiguration)
         let result = try session.generate(
             prompt: promptIds, options: GenerationOptions(maxTokens: maxTokens, sampling: sampling),

@@ -14,7 +14,7 @@
 //   block scores entry s by `mean_t sum_j w_j(t) ReLU(q_j(t) . k_I(s))`. Scores are an
 //   exponential moving average over blocks (rate per token), so that in bounded mode, where
 //   eviction happens long before the question, an entry keeps what earlier blocks thought
-//   of it. Cost: O(block x heads x entries x d_I) per block, O(heads x entries x d_I) per
+//   of it; an entry's first score is its own block's. Cost: O(block x heads x entries x d_I) per block, O(heads x entries x d_I) per
 //   decoded token.
 //
 // `indexmem` names the better of the two on held-out samples (`IndexerPolicy.defaultVariant`).
@@ -201,7 +201,8 @@ final class QueryAwareScorer: LayerScorer {
                 let key = storage.side(head: head, slot: slot)
                 let x = h + i * batch.hiddenDimension
                 for r in 0..<keyDimension { key[r] = VectorMath.dot(wk.baseAddress! + r * hidden, x, count: hidden) }
-                scores[slot] = 0
+                // Not scored yet: the block's own refresh (before any eviction) gives its first score.
+                scores[slot] = .nan
             }
         }
     }
@@ -252,7 +253,8 @@ final class QueryAwareScorer: LayerScorer {
                         let d = VectorMath.dot(q.baseAddress! + i * keyDimension, key, count: keyDimension)
                         if d > 0 { total += w[i] * d }
                     }
-                    scores[s] = (1 - alpha) * scores[s] + alpha * total * scale
+                    let blockScore = total * scale
+                    scores[s] = scores[s].isNaN ? blockScore : (1 - alpha) * scores[s] + alpha * blockScore
                 }
             }
         }
