@@ -105,17 +105,17 @@ struct HardeningTests {
             $0.shutdownGraceSeconds = 0.5
             $0.cache = CacheConfiguration(policy: "window", budget: 128)
         }
-        let long: [String: Any] = ["prompt": "Write a very long story about a dragon.", "max_tokens": 4000, "ignore_eos": true, "temperature": 0.8]
-        var streamed = long
-        streamed["stream"] = true
-        async let cut = server.request("POST", "/v1/completions", json: long, timeout: 120)
-        async let cutStream = server.request("POST", "/v1/completions", json: streamed, timeout: 120)
+        // Bodies as strings: a [String: Any] cannot be sent to the concurrent requests.
+        let long = #"{"prompt": "Write a very long story about a dragon.", "max_tokens": 4000, "ignore_eos": true, "temperature": 0.8"#
+        let (plain, streamed) = (long + "}", long + #", "stream": true}"#)
+        async let cut = server.request("POST", "/v1/completions", body: plain, timeout: 120)
+        async let cutStream = server.request("POST", "/v1/completions", body: streamed, timeout: 120)
         let running = try await eventually(120) {
             let m = try await server.metrics()
             return m["indexmem_requests_active"] == 2 && (m["indexmem_generated_tokens_total"] ?? 0) > 0
         }
         #expect(running)
-        async let queued = server.request("POST", "/v1/completions", json: streamed, timeout: 120)
+        async let queued = server.request("POST", "/v1/completions", body: streamed, timeout: 120)
         let waiting = try await eventually(60) { try await server.metrics()["indexmem_queue_length"] == 1 }
         #expect(waiting)
         await server.server.shutDownGracefully()
