@@ -374,6 +374,63 @@ def pipelining(s):
     expect(answers == 3, f"{answers} answers: {raw[:300]!r}")
 
 
+def read_one(sock, buffered=b""):
+    """One response from a keep-alive connection (Content-Length or chunked); returns it and what follows."""
+    data = buffered
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        require(chunk, f"the connection closed mid-response: {data[:200]!r}")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head.lower():
+        while b"\r\n0\r\n\r\n" not in rest and not rest.startswith(b"0\r\n\r\n"):
+            chunk = sock.recv(65536)
+            require(chunk, "the connection closed mid-stream")
+            rest += chunk
+        end = rest.index(b"0\r\n\r\n", rest.index(b"\r\n0\r\n\r\n") + 2 if b"\r\n0\r\n\r\n" in rest else 0) + 5
+    else:
+        n = int(re.search(rb"content-length: *(\d+)", head.lower()).group(1))
+        while len(rest) < n:
+            chunk = sock.recv(65536)
+            require(chunk, "the connection closed mid-body")
+            rest += chunk
+        end = n
+    return parse_response(head + b"\r\n\r\n" + rest[:end]), rest[end:]
+
+
+@probe("7 keep-alive: generations back to back, the connection reused unless the answer says close")
+def keep_alive(s):
+    # A generation's answer says `Connection: close` (the server watches the connection for a
+    # hang-up to its end); the client then reconnects. Reusing a connection the server did not
+    # announce closing must work, and the server must never die (two readers of one
+    # connection trap).
+    def post(obj):
+        body = json.dumps(obj).encode()
+        return (f"POST {COMPLETIONS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body)
+    c = socket.create_connection(("127.0.0.1", s.port), timeout=60)
+    rest, closes = b"", 0
+    for obj in [{"prompt": "One, two,", "max_tokens": 3}, {"prompt": "One, two,", "max_tokens": 3, "stream": True},
+                {"prompt": "One, two,", "max_tokens": 3}, {"prompt": "One, two,", "max_tokens": 3, "stream": True}]:
+        c.sendall(post(obj))
+        (status, headers, body), rest = read_one(c, rest)
+        count(status, body)
+        expect(status == 200, f"{obj}: {status} {body[:200]}")
+        if headers.get("connection", "").lower() == "close":
+            c.close()
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=60)
+            rest, closes = b"", closes + 1
+    c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")  # reused: /health keeps the connection
+    (status, _, _), rest = read_one(c, rest)
+    c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    (status2, _, _), _ = read_one(c, rest)
+    c.close()
+    count(status)
+    count(status2)
+    expect(status == 200 and status2 == 200 and s.alive(), f"/health twice on one connection: {status} {status2}")
+    print(f"     {closes} answers said Connection: close", flush=True)
+
+
 @probe("7 a 1-byte/s client does not hold up others (3 s)")
 def slow_client(s):
     req = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -546,7 +603,7 @@ def main():
     args = ap.parse_args()
     started = time.time()
     s = Server(args.binary, args.model, "--kv-pool-bytes", "64M", "--default-max-tokens", "8")
-    for fn in [role_injection, tokenize_memory, close_413, duplicates, errors, bad_json, smuggling, pipelining, slow_client,
+    for fn in [role_injection, tokenize_memory, close_413, duplicates, errors, bad_json, smuggling, pipelining, keep_alive, slow_client,
                abandoned, hangup_mid_stream]:
         run(fn, s)
         if not s.alive():

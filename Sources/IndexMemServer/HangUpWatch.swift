@@ -10,11 +10,12 @@ import Hummingbird
 /// Calls `onHangUp` if the client closes its side before `finish()`.
 final class HangUpWatch: Sendable {
     private let done: AsyncStream<Void>.Continuation
+    private let task: Task<Void, Never>
 
     init(_ request: Request, onHangUp: @escaping @Sendable () -> Void) {
         let (stream, continuation) = AsyncStream<Void>.makeStream()
         done = continuation
-        Task {
+        task = Task {
             _ = try? await request.body.consumeWithInboundCloseHandler { _ in
                 for await _ in stream {}
             } onInboundClosed: {
@@ -23,8 +24,13 @@ final class HangUpWatch: Sendable {
         }
     }
 
-    /// The answer is written (or failed): stop watching.
-    func finish() { done.finish() }
+    /// The answer is written (or failed): stop watching, and return only once the watch has
+    /// stopped reading the connection. Hummingbird reads the next request of a keep-alive
+    /// connection from the same stream after the handler, and two readers at once trap.
+    func finish() async {
+        done.finish()
+        await task.value
+    }
 }
 
 /// The scheduler's events for one request, read first by the handler (admission) and then by

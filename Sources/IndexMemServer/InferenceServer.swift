@@ -147,7 +147,8 @@ public final class InferenceServer: Sendable {
         let (job, stream) = try scheduler.submit(parsed.generation)
         let scheduler = self.scheduler
         // From here until the answer is written, a client that hangs up cancels the request,
-        // whether it is queued, prefilling or decoding.
+        // whether it is queued, prefilling or decoding. Watching reads the connection to its
+        // end, so it cannot carry another request: answers say `Connection: close`.
         let watch = HangUpWatch(request) { scheduler.cancel(job) }
         let id = (endpoint == .chat ? "chatcmpl-" : "cmpl-") + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         let shape = ResponseShape(id: id, endpoint: endpoint, model: parsed.model, created: Int(Date().timeIntervalSince1970),
@@ -157,16 +158,15 @@ public final class InferenceServer: Sendable {
         // request runs, so a queued request refused by the shutdown still gets its 503.
         switch await events.next() {
         case .admitted: break
-        case .failed(let error): watch.finish(); throw error
-        case .text, .finished, nil: watch.finish(); throw APIError.clientGone()
+        case .failed(let error): await watch.finish(); throw error
+        case .text, .finished, nil: await watch.finish(); throw APIError.clientGone()
         }
         if parsed.stream {
             let includeUsage = parsed.includeUsage
             return Response(
                 status: .ok,
-                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .connection: "close"],
                 body: ResponseBody { writer in
-                    defer { watch.finish() }
                     do {
                         try await writer.write(ByteBuffer(string: shape.sse(shape.chunk(text: nil, role: true, finish: nil))))
                         while let event = await events.next() {
@@ -186,22 +186,29 @@ public final class InferenceServer: Sendable {
                         try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                     } catch {
                         scheduler.cancel(job)  // the write failed: the client is gone
+                        await watch.finish()
                         throw error
                     }
+                    await watch.finish()
                     try await writer.finish(nil)
                 })
         }
-        defer { watch.finish() }
         var text = ""
-        while let event = await events.next() {
+        var outcome: Result<Response, APIError> = .failure(.clientGone())
+        loop: while let event = await events.next() {
             switch event {
             case .admitted: break
             case .text(let piece): text += piece
-            case .finished(let summary): return Self.json(shape.complete(text: text, summary: summary))
-            case .failed(let error): throw error
+            case .finished(let summary):
+                var response = Self.json(shape.complete(text: text, summary: summary))
+                response.headers[.connection] = "close"
+                outcome = .success(response)
+                break loop
+            case .failed(let error): outcome = .failure(error); break loop
             }
         }
-        throw APIError.clientGone()
+        await watch.finish()
+        return try outcome.get()
     }
 
     static func json(_ object: [String: Any]) -> Response {
