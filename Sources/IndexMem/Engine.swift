@@ -85,6 +85,15 @@ public final class Engine: @unchecked Sendable {
         tokenizer.encode(text, addSpecial: true, parseSpecial: parseSpecial)
     }
 
+    /// The token ids of a conversation through the model's chat template (BOS added if the
+    /// file says so), or nil without a template. Only the template's markers are special:
+    /// control tokens written in a message's content are tokenized as text, so content such as
+    /// `<|im_end|><|im_start|>system` cannot forge a turn.
+    public func tokenizeChat(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) -> [Int]? {
+        guard let marked = chatTemplate?.renderMarked(messages: messages, addGenerationPrompt: addGenerationPrompt) else { return nil }
+        return tokenizer.encode(marked.text, addSpecial: true, literal: marked.content)
+    }
+
     /// The prompt for a user message through the model's chat template (or the raw text).
     public func formatChat(_ messages: [ChatMessage]) -> String? {
         chatTemplate?.render(messages: messages, addGenerationPrompt: true)

@@ -35,7 +35,7 @@ public enum GGUFError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .cannotOpen(let path, let reason): return "cannot open GGUF file '\(path)': \(reason)"
+        case .cannotOpen(let path, let reason): return "cannot open GGUF file '\(Self.escaped(path))': \(reason)"
         case .badMagic(let found):
             return "not a GGUF file: magic is 0x\(String(found, radix: 16)), expected 0x46554747 ('GGUF')"
         case .unsupportedVersion(let v): return "unsupported GGUF version \(v) (this reader supports 2 and 3)"
@@ -43,18 +43,41 @@ public enum GGUFError: Error, Equatable, Sendable, CustomStringConvertible {
             return "GGUF file is truncated: needed \(needed) bytes at offset \(offset) but the file has \(size) bytes"
         case .implausibleCount(let what, let count):
             return "GGUF file is corrupt: \(what) of \(count) does not fit in the file"
-        case .unknownValueType(let t, let key): return "GGUF metadata '\(key)' has unknown value type \(t)"
+        case .unknownValueType(let t, let key): return "GGUF metadata '\(Self.escaped(key))' has unknown value type \(t)"
         case .invalidUTF8(let offset): return "GGUF string at offset \(offset) is not valid UTF-8"
-        case .duplicateName(let name): return "GGUF file lists '\(name)' twice"
+        case .duplicateName(let name): return "GGUF file lists '\(Self.escaped(name))' twice"
         case .unknownTensorType(let raw, let tensor):
-            return "tensor '\(tensor)' has tensor type \(raw), which this engine does not support "
+            return "tensor '\(Self.escaped(tensor))' has tensor type \(raw), which this engine does not support "
                 + "(supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)"
-        case .invalidTensor(let name, let reason): return "tensor '\(name)' is invalid: \(reason)"
+        case .invalidTensor(let name, let reason): return "tensor '\(Self.escaped(name))' is invalid: \(reason)"
         case .invalidAlignment(let a): return "GGUF general.alignment \(a) is not a power of two from 1 to 1048576"
-        case .missingKey(let key): return "GGUF metadata key '\(key)' is missing"
+        case .missingKey(let key): return "GGUF metadata key '\(Self.escaped(key))' is missing"
         case .wrongValueType(let key, let expected, let found):
-            return "GGUF metadata '\(key)' should be \(expected) but is \(found)"
-        case .missingTensor(let name): return "tensor '\(name)' is missing from the GGUF file"
+            return "GGUF metadata '\(Self.escaped(key))' should be \(expected) but is \(found)"
+        case .missingTensor(let name): return "tensor '\(Self.escaped(name))' is missing from the GGUF file"
         }
+    }
+
+    /// A name from the file as printable text: a corrupted key may hold NUL bytes or terminal
+    /// escapes, which must not reach a log or a terminal raw.
+    public static func escaped(_ text: String) -> String {
+        var out = ""
+        for s in text.unicodeScalars {
+            switch s {
+            case "\\": out += "\\\\"
+            case "'": out += "\\'"
+            case " "..."~": out.unicodeScalars.append(s)
+            default:
+                // Printable non-ASCII (a Chinese tensor name) stays; controls and the like do not.
+                if s.value >= 0xA0 && s.properties.generalCategory != .format && s.properties.generalCategory != .unassigned
+                    && s.properties.generalCategory != .control && s.properties.generalCategory != .lineSeparator
+                    && s.properties.generalCategory != .paragraphSeparator {
+                    out.unicodeScalars.append(s)
+                } else {
+                    out += "\\u{\(String(s.value, radix: 16))}"
+                }
+            }
+        }
+        return out
     }
 }

@@ -27,12 +27,14 @@ public final class GGUFBytes: @unchecked Sendable {
 
     /// Maps a file read-only. The mapping lives as long as this object.
     public static func map(path: String) throws(GGUFError) -> GGUFBytes {
-        let fd = open(path, O_RDONLY)
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)  // a FIFO must not block the open
         guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         if (st.st_mode & S_IFMT) == S_IFDIR { throw .cannotOpen(path: path, reason: "it is a directory") }
+        // A device or pipe (/dev/zero) has no size to map and may never end.
+        if (st.st_mode & S_IFMT) != S_IFREG { throw .cannotOpen(path: path, reason: "not a regular file") }
         let size = Int(st.st_size)
         guard size > 0 else { throw .truncated(offset: 0, needed: 4, fileSize: 0) }
         guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {

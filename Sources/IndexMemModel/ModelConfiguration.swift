@@ -225,8 +225,9 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
         try check(contextLength > 0, "context_length \(contextLength)")
         try check(vocabularySize > 0, "vocabulary size \(vocabularySize)")
         try check(rmsNormEpsilon > 0 && rmsNormEpsilon < 1, "rms epsilon \(rmsNormEpsilon)")
-        try check(ropeBase > 1, "rope.freq_base \(ropeBase)")
-        try check(slidingRopeBase.map { $0 > 1 } ?? true, "rope.freq_base_swa \(slidingRopeBase ?? 0)")
+        // Finite too: an infinite base makes every rotation angle 0 or nan, silently.
+        try check(ropeBase > 1 && ropeBase.isFinite, "rope.freq_base \(ropeBase)")
+        try check(slidingRopeBase.map { $0 > 1 && $0.isFinite } ?? true, "rope.freq_base_swa \(slidingRopeBase ?? 0)")
         try check(slidingWindowLayers.isEmpty || slidingWindowLayers.count == layerCount, "sliding-window layer list")
     }
 

@@ -20,6 +20,9 @@ public struct SamplingOptions: Sendable, Codable, Equatable {
     public var repetitionWindow: Int = 64
     /// Random seed; the same seed and logits give the same tokens.
     public var seed: UInt64 = 0
+    /// Added to a token's logit before anything else (OpenAI's `logit_bias`); -100 or less
+    /// bans the token. Optional so encoded options without it still decode.
+    public var logitBias: [Int: Float]? = nil
 
     public init(temperature: Float = 0, topK: Int = 40, topP: Float = 0.95, minP: Float = 0.05,
                 repetitionPenalty: Float = 1, repetitionWindow: Int = 64, seed: UInt64 = 0) {
@@ -52,6 +55,9 @@ public struct Sampler: Sendable {
     /// Chooses the next token. `recent` are the latest tokens of the sequence (for the penalty).
     public mutating func sample(logits: UnsafeMutableBufferPointer<Float>, recent: ArraySlice<Int>) -> Int {
         let o = options
+        if let bias = o.logitBias {
+            for (id, b) in bias where id >= 0 && id < logits.count { logits[id] = b <= -100 ? -.infinity : logits[id] + b }
+        }
         if o.repetitionPenalty != 1 {
             var seen = Set<Int>()
             for t in recent.suffix(o.repetitionWindow) where seen.insert(t).inserted && t >= 0 && t < logits.count {

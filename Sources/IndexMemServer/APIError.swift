@@ -61,20 +61,30 @@ public struct APIError: Error, Sendable, CustomStringConvertible, HTTPResponseEr
                  type: "invalid_request_error", code: "body_too_large")
     }
 
+    /// Text for /tokenize or /detokenize beyond `--max-tokenize-bytes`.
+    static func contentTooLarge(_ message: String, param: String) -> APIError {
+        APIError(status: .contentTooLarge, message: message, type: "invalid_request_error", param: param, code: "content_too_large")
+    }
+
     static func unsupportedMediaType(_ got: String) -> APIError {
         APIError(status: .unsupportedMediaType, message: "the request body must be application/json, got '\(got)'",
                  type: "invalid_request_error", code: "unsupported_media_type")
     }
 
-    static func busy(queued: Int, retryAfter: Int) -> APIError {
+    static func busy(queued: Int, waitingFor reason: String, retryAfter: Int) -> APIError {
         APIError(status: .serviceUnavailable,
-                 message: "the server is at capacity (\(queued) requests already waiting for KV memory); retry later",
+                 message: "the server is at capacity: the queue is full (\(queued) requests waiting) and this request would wait for \(reason); retry later",
                  type: "server_overloaded", code: "queue_full", retryAfter: retryAfter)
     }
 
     static func shuttingDown() -> APIError {
         APIError(status: .serviceUnavailable, message: "the server is shutting down", type: "server_overloaded",
                  code: "shutting_down", retryAfter: 5)
+    }
+
+    /// The client closed its connection before the answer (nobody reads this; it is counted).
+    static func clientGone() -> APIError {
+        APIError(status: .init(code: 499), message: "the client went away", type: "cancelled", code: "client_gone")
     }
 
     static func exceedsContext(promptTokens: Int, contextLength: Int) -> APIError {

@@ -14,6 +14,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 // MARK: - Server
@@ -30,6 +31,11 @@ public final class InferenceServer: Sendable {
     let metrics = ServerMetrics()
     let parser: RequestParser
     let created = Int(Date().timeIntervalSince1970)
+    /// The running service group (for a shutdown started from code, as a signal would).
+    private let group = Mutex<ServiceGroup?>(nil)
+    /// At most this many /tokenize and /detokenize requests run at once (their memory is
+    /// bounded per request by `maxTokenizeBytes`; this bounds it in total).
+    let textWork: WorkLimiter
 
     /// - Throws: `APIError` for impossible options (validated cache defaults included).
     public init(engine: Engine, options: ServerOptions) throws {
@@ -44,6 +50,13 @@ public final class InferenceServer: Sendable {
         scheduler = Scheduler(engine: engine, poolBytes: poolBytes, maxQueue: options.maxQueue, maxActive: options.maxActive,
                               metrics: metrics)
         parser = RequestParser(engine: engine, options: options, modelID: modelID)
+        textWork = WorkLimiter(limit: max(1, options.maxTokenizeActive), maxWaiting: options.maxQueue)
+    }
+
+    /// Starts the graceful shutdown SIGTERM starts: admission stops (queued requests get
+    /// 503), running ones get `shutdownGraceSeconds`, then the listener closes.
+    public func shutDownGracefully() async {
+        if let group = group.withLock({ $0 }) { await group.triggerGracefulShutdown() }
     }
 
     /// Serves until SIGTERM/SIGINT (graceful) or until the task is cancelled.
@@ -74,6 +87,7 @@ public final class InferenceServer: Sendable {
                 .init(service: SchedulerService(scheduler: scheduler, grace: options.shutdownGraceSeconds, logger: log)),
             ],
             gracefulShutdownSignals: signals, logger: log))
+        self.group.withLock { $0 = group }
         try await group.run()
     }
 
@@ -96,6 +110,8 @@ public final class InferenceServer: Sendable {
         let router = Router()
         router.middlewares.add(ErrorMiddleware(metrics: metrics))
         router.get("/health") { _, _ in Self.json(["status": "ok"]) }
+        // Load balancers probe with HEAD: the same status, no body.
+        router.head("/health") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"]) }
         router.get("/v1/models") { [self] _, _ in
             Self.json(["object": "list", "data": [modelObject()]])
         }
@@ -108,29 +124,8 @@ public final class InferenceServer: Sendable {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
         }
-        router.post("/tokenize") { [self] request, _ in
-            var request = request
-            let body = try await readJSON(&request)
-            guard let content = try body.string("content") else { throw APIError.invalidRequest("'content' (a string) is required", param: "content") }
-            let addSpecial = try body.bool("add_special") ?? false
-            let parseSpecial = try body.bool("parse_special") ?? true
-            let ids = engine.tokenizer.encode(content, addSpecial: addSpecial, parseSpecial: parseSpecial)
-            if try body.bool("with_pieces") == true {
-                let pieces = ids.map { ["id": $0, "piece": String(decoding: engine.tokenizer.pieceBytes($0, special: true), as: UTF8.self)] as [String: Any] }
-                return Self.json(["tokens": pieces])
-            }
-            return Self.json(["tokens": ids])
-        }
-        router.post("/detokenize") { [self] request, _ in
-            var request = request
-            let body = try await readJSON(&request)
-            guard let list = try body.array("tokens") else { throw APIError.invalidRequest("'tokens' (an array of token ids) is required", param: "tokens") }
-            let vocab = engine.configuration.vocabularySize
-            guard let ids = list.tokenIds(vocabulary: vocab) else {
-                throw APIError.invalidRequest("'tokens' must hold integers in 0..<\(vocab)", param: "tokens")
-            }
-            return Self.json(["content": engine.tokenizer.decode(ids, special: true)])
-        }
+        router.post("/tokenize") { [self] request, _ in try await tokenize(request) }
+        router.post("/detokenize") { [self] request, _ in try await detokenize(request) }
         router.post("/v1/completions") { [self] request, _ in try await generate(request, endpoint: .completion) }
         router.post("/v1/chat/completions") { [self] request, _ in try await generate(request, endpoint: .chat) }
         return router
@@ -143,81 +138,77 @@ public final class InferenceServer: Sendable {
                          "n_layer": c.layerCount, "kv_pool_bytes": poolBytes, "path": engine.path] as [String: Any]]
     }
 
-    // MARK: - Request bodies
-
-    /// Reads a JSON object body: 415 unless `application/json`, 413 above the size limit,
-    /// 400 when it does not parse.
-    func readJSON(_ request: inout Request) async throws -> JSONObject {
-        let type = request.headers[.contentType] ?? ""
-        guard type.split(separator: ";").first.map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) == "application/json" else {
-            throw APIError.unsupportedMediaType(type)
-        }
-        let limit = options.maxBodyBytes
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit { throw APIError.bodyTooLarge(limit: limit) }
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            throw APIError.bodyTooLarge(limit: limit)
-        }
-        return try JSONValue.parseObject(Data(buffer.readableBytesView))
-    }
-
     // MARK: - Generation
 
     func generate(_ request: Request, endpoint: Endpoint) async throws -> Response {
-        var mutableRequest = request
-        let body = try await readJSON(&mutableRequest)
-        let request = mutableRequest
+        var request = request
+        let body = try await readJSON(&request)
         let parsed = try parser.parse(body, endpoint: endpoint)
-        let (job, events) = try scheduler.submit(parsed.generation)
+        let (job, stream) = try scheduler.submit(parsed.generation)
+        let scheduler = self.scheduler
+        // From here until the answer is written, a client that hangs up cancels the request,
+        // whether it is queued, prefilling or decoding. Watching reads the connection to its
+        // end, so it cannot carry another request: answers say `Connection: close`.
+        let watch = HangUpWatch(request) { scheduler.cancel(job) }
         let id = (endpoint == .chat ? "chatcmpl-" : "cmpl-") + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         let shape = ResponseShape(id: id, endpoint: endpoint, model: parsed.model, created: Int(Date().timeIntervalSince1970),
                                   reservation: parsed.generation.reservation)
-        let scheduler = self.scheduler
+        let events = EventIterator(stream)
+        // Wait for admission before answering anything: a stream's 200 is sent only once the
+        // request runs, so a queued request refused by the shutdown still gets its 503.
+        switch await events.next() {
+        case .admitted: break
+        case .failed(let error): await watch.finish(); throw error
+        case .text, .finished, nil: await watch.finish(); throw APIError.clientGone()
+        }
         if parsed.stream {
             let includeUsage = parsed.includeUsage
             return Response(
                 status: .ok,
-                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .connection: "close"],
                 body: ResponseBody { writer in
-                    try await request.body.consumeWithInboundCloseHandler { _ in
+                    do {
                         try await writer.write(ByteBuffer(string: shape.sse(shape.chunk(text: nil, role: true, finish: nil))))
-                        for await event in events {
+                        while let event = await events.next() {
                             switch event {
+                            case .admitted: break
                             case .text(let piece):
                                 if !piece.isEmpty { try await writer.write(ByteBuffer(string: shape.sse(shape.chunk(text: piece, role: false, finish: nil)))) }
                             case .finished(let summary):
                                 try await writer.write(ByteBuffer(string: shape.sse(shape.chunk(text: nil, role: false, finish: summary.finishReason))))
                                 if includeUsage { try await writer.write(ByteBuffer(string: shape.sse(shape.usageChunk(summary)))) }
                             case .failed(let error):
+                                // A cut stream says why (e.g. `shutting_down`) before it ends, so
+                                // it never looks like a complete answer.
                                 try await writer.write(ByteBuffer(string: shape.sse(error.body)))
                             }
                         }
                         try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
-                    } onInboundClosed: {
-                        scheduler.cancel(job)
+                    } catch {
+                        scheduler.cancel(job)  // the write failed: the client is gone
+                        await watch.finish()
+                        throw error
                     }
+                    await watch.finish()
                     try await writer.finish(nil)
                 })
         }
-        let outcome = try await request.body.consumeWithInboundCloseHandler { _ in
-            var text = ""
-            for await event in events {
-                switch event {
-                case .text(let piece): text += piece
-                case .finished(let summary): return Result<(String, JobSummary), APIError>.success((text, summary))
-                case .failed(let error): return .failure(error)
-                }
+        var text = ""
+        var outcome: Result<Response, APIError> = .failure(.clientGone())
+        loop: while let event = await events.next() {
+            switch event {
+            case .admitted: break
+            case .text(let piece): text += piece
+            case .finished(let summary):
+                var response = Self.json(shape.complete(text: text, summary: summary))
+                response.headers[.connection] = "close"
+                outcome = .success(response)
+                break loop
+            case .failed(let error): outcome = .failure(error); break loop
             }
-            return .failure(APIError(status: .init(code: 499), message: "the client went away", type: "cancelled"))
-        } onInboundClosed: {
-            scheduler.cancel(job)
         }
-        switch outcome {
-        case .success(let (text, summary)): return Self.json(shape.complete(text: text, summary: summary))
-        case .failure(let error): throw error
-        }
+        await watch.finish()
+        return try outcome.get()
     }
 
     static func json(_ object: [String: Any]) -> Response {

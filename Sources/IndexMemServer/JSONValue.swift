@@ -1,6 +1,6 @@
 // IndexMem — server. Apache-2.0.
 //
-// Request bodies are decoded into a typed JSON tree first, then read field by field, so
+// Request bodies are parsed into a typed JSON tree first (`StrictJSONParser`), then read field by field, so
 // every wrong type or value gets a message that names the field (`'max_tokens' must be an
 // integer`), instead of a decoder's coding path.
 
@@ -9,7 +9,7 @@ import Foundation
 // MARK: - JSON tree
 
 /// A JSON value with its type kept (a number is never read as a boolean, nor the reverse).
-package enum JSONValue: Sendable, Equatable, Decodable {
+package enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case number(Double)
@@ -17,23 +17,12 @@ package enum JSONValue: Sendable, Equatable, Decodable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    package init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null; return }
-        if let b = try? c.decode(Bool.self) { self = .bool(b); return }
-        if let d = try? c.decode(Double.self) { self = .number(d); return }
-        if let s = try? c.decode(String.self) { self = .string(s); return }
-        if let a = try? c.decode([JSONValue].self) { self = .array(a); return }
-        if let o = try? c.decode([String: JSONValue].self) { self = .object(o); return }
-        throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a JSON value")
-    }
-
     /// Parses a request body; the top level must be an object.
     package static func parseObject(_ data: Data) throws(APIError) -> JSONObject {
         guard !data.isEmpty else { throw .invalidRequest("the request body is empty; send a JSON object", code: "invalid_json") }
         let value: JSONValue
-        do { value = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
-            throw .invalidRequest("the request body is not valid JSON", code: "invalid_json")
+        do { value = try StrictJSONParser.parse(data) } catch {
+            throw .invalidRequest("the request body is not valid JSON: \(error.reason) (at byte \(error.offset))", code: "invalid_json")
         }
         guard case .object(let fields) = value else {
             throw .invalidRequest("the request body must be a JSON object", code: "invalid_json")

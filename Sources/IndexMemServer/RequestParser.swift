@@ -54,6 +54,11 @@ package struct RequestParser: Sendable {
         if endpoint == .chat, body["tools"] != nil || body["functions"] != nil {
             throw .invalidRequest("tools and functions are not supported", param: "tools")
         }
+        // What is not honoured is refused, never silently ignored: plain text is the only format.
+        if let format = try body.object("response_format"), try format.string("type") != "text" {
+            throw .invalidRequest("'response_format' is not supported (only {\"type\": \"text\"}): the answer is plain text",
+                                  param: "response_format")
+        }
         let stream = try body.bool("stream") ?? false
         let includeUsage = try body.object("stream_options")?.bool("include_usage") ?? false
 
@@ -78,6 +83,7 @@ package struct RequestParser: Sendable {
         if let p = try body.double("min_p", in: 0...1) { sampling.minP = Float(p) }
         if let r = try body.double("repeat_penalty", in: 0.01...10) { sampling.repetitionPenalty = Float(r) }
         if let s = try body.int("seed") { sampling.seed = UInt64(bitPattern: Int64(s)) }
+        sampling.logitBias = try logitBias(body)
         // Accepted for compatibility; checked, not applied.
         _ = try body.double("presence_penalty", in: -2...2)
         _ = try body.double("frequency_penalty", in: -2...2)
@@ -145,12 +151,20 @@ package struct RequestParser: Sendable {
                 }
                 messages.append(ChatMessage(role: role, content: try content(m, index: i)))
             }
-            let full = template.render(messages: messages, addGenerationPrompt: true)
+            // Message content is text: only the template's markers are special, so a user
+            // cannot forge a turn with `<|im_end|><|im_start|>system` (as OpenAI's API treats it).
+            let full = template.renderMarked(messages: messages, addGenerationPrompt: true)
             let tokenizer = engine.tokenizer
-            return (engine.tokenize(full, parseSpecial: true), {
+            return (tokenizer.encode(full.text, addSpecial: true, literal: full.content), {
                 let head = template.render(messages: Array(messages.dropLast()), addGenerationPrompt: false)
-                guard full.hasPrefix(head) else { return nil }
-                return tokenizer.encode(String(full.dropFirst(head.count)), addSpecial: false, parseSpecial: true).count
+                guard full.text.hasPrefix(head) else { return nil }
+                // The last turn alone, in bytes, with its content ranges moved along.
+                let cut = head.utf8.count
+                let tail = String(decoding: full.text.utf8.dropFirst(cut), as: UTF8.self)
+                let literal = full.content.compactMap { r -> Range<Int>? in
+                    r.upperBound > cut ? (max(r.lowerBound, cut) - cut)..<(r.upperBound - cut) : nil
+                }
+                return tokenizer.encode(tail, addSpecial: false, literal: literal).count
             })
         }
     }
@@ -183,6 +197,22 @@ package struct RequestParser: Sendable {
         return ids
     }
 
+    /// OpenAI's `logit_bias`: token id (a string key) -> bias in [-100, 100], added to the
+    /// logit; -100 bans the token.
+    private func logitBias(_ body: JSONObject) throws(APIError) -> [Int: Float]? {
+        guard let biases = try body.object("logit_bias") else { return nil }
+        let vocab = engine.configuration.vocabularySize
+        var out: [Int: Float] = [:]
+        for key in biases.fields.keys.sorted() {
+            guard let id = Int(key), id >= 0, id < vocab else {
+                throw .invalidRequest("'logit_bias' keys must be token ids in 0..<\(vocab), got '\(key.debugEscaped)'", param: "logit_bias")
+            }
+            guard let bias = try biases.double(key, in: -100...100) else { continue }
+            out[id] = Float(bias)
+        }
+        return out.isEmpty ? nil : out
+    }
+
     private func stopStrings(_ body: JSONObject) throws(APIError) -> [String] {
         guard let v = body["stop"] else { return [] }
         var stops: [String]
@@ -210,6 +240,9 @@ package struct RequestParser: Sendable {
         var cache = options.cache
         let budget = try body.int("kv_budget", in: 1...Int(Int32.max))
         let ratio = try body.double("kv_ratio")
+        if let ratio, !(ratio > 0 && ratio <= 1) {
+            throw .invalidRequest("'kv_ratio' must be in (0, 1] (the fraction of the prompt the cache keeps), got \(ratio)", param: "kv_ratio")
+        }
         if budget != nil && ratio != nil { throw .invalidRequest("give either 'kv_budget' or 'kv_ratio', not both", param: "kv_budget") }
         if let policy = try body.string("kv_policy") {
             cache.policy = policy
@@ -237,7 +270,8 @@ package struct RequestParser: Sendable {
         } catch let e as APIError {
             throw e
         } catch {
-            throw .invalidRequest("\(error)", param: "kv_budget")
+            // Name the field the request used for the budget.
+            throw .invalidRequest("\(error)", param: ratio != nil ? "kv_ratio" : "kv_budget")
         }
         // A budget (validated above) implies an evicting policy.
         if let resolved = cache.resolvedBudget(contextTokens: promptTokens), let lastTurn = lastTurn() {

@@ -33,6 +33,9 @@ package struct GenerationRequest: Sendable {
 
 /// What the scheduler reports to the request's handler.
 enum JobEvent: Sendable {
+    /// The request got its reservation and a place among the running ones (sent first, so a
+    /// stream's 200 goes out only then and a queued request can still get a 503).
+    case admitted
     /// Text to send (possibly empty when a token completed nothing visible).
     case text(String)
     case finished(JobSummary)
@@ -59,6 +62,8 @@ final class GenerationJob: @unchecked Sendable {
     let events: AsyncStream<JobEvent>.Continuation
     let enqueued = DispatchTime.now().uptimeNanoseconds
     private let cancelledFlag = Atomic<Bool>(false)
+    /// Cut by the shutdown, not by its client: its client is still there and is told why.
+    private let cutByShutdownFlag = Atomic<Bool>(false)
 
     var session: Session?
     var sampler: Sampler
@@ -80,6 +85,11 @@ final class GenerationJob: @unchecked Sendable {
 
     var isCancelled: Bool { cancelledFlag.load(ordering: .acquiring) }
     func markCancelled() { cancelledFlag.store(true, ordering: .releasing) }
+    var isCutByShutdown: Bool { cutByShutdownFlag.load(ordering: .acquiring) }
+    func markCutByShutdown() {
+        cutByShutdownFlag.store(true, ordering: .releasing)
+        markCancelled()
+    }
     var isPrefilling: Bool { fed < request.promptTokens.count }
 }
 
@@ -149,9 +159,10 @@ final class Scheduler: @unchecked Sendable {
         if !fitsNow && waiting.count >= maxQueue {
             let retry = retryAfterLocked()
             let queued = waiting.count
+            let reason = waitReasonLocked(request.reservation)
             condition.unlock()
             metrics.rejected()
-            throw .busy(queued: queued, retryAfter: retry)
+            throw .busy(queued: queued, waitingFor: reason, retryAfter: retry)
         }
         // Admitted here when it fits, so the queue holds only requests that really wait (the
         // stepping thread may be busy for a whole round before it looks).
@@ -206,12 +217,13 @@ final class Scheduler: @unchecked Sendable {
         return active.count
     }
 
-    /// Cancels every admitted request (their clients get what was generated so far).
+    /// Cuts every admitted request at its next step; each client gets a 503 `shutting_down`
+    /// (a stream: an error event), never an answer that looks complete.
     func cancelAll() {
         condition.lock()
         let all = active
         condition.unlock()
-        for job in all { job.markCancelled() }
+        for job in all { job.markCutByShutdown() }
     }
 
     /// Ends the stepping thread after the admitted requests are done or cancelled.
@@ -221,6 +233,18 @@ final class Scheduler: @unchecked Sendable {
         stopped = true
         condition.signal()
         condition.unlock()
+    }
+
+    /// What a request waits for, said in the 503: a free slot or KV memory (or both). Caller holds the lock.
+    private func waitReasonLocked(_ reservation: Int) -> String {
+        var reasons: [String] = []
+        if active.count >= maxActive { reasons.append("all \(maxActive) active slots are taken") }
+        let free = poolBytes - reserved
+        if reservation > free {
+            reasons.append("KV memory: this request reserves \(reservation) bytes and \(max(0, free)) of the pool's \(poolBytes) are free")
+        }
+        if reasons.isEmpty { reasons.append("the \(waiting.count) requests ahead of it (first come, first served)") }
+        return reasons.joined(separator: "; ")
     }
 
     private func retryAfterLocked() -> Int {
@@ -296,6 +320,7 @@ final class Scheduler: @unchecked Sendable {
         reserved += job.request.reservation
         job.admitted = DispatchTime.now().uptimeNanoseconds
         active.append(job)
+        job.events.yield(.admitted)
         metrics.admitted(queueSeconds: Double(job.admitted - job.enqueued) / 1e9)
     }
 
@@ -365,6 +390,7 @@ final class Scheduler: @unchecked Sendable {
     /// Ends a cancelled job: frees its session now.
     private func finishCancelled(_ job: GenerationJob) {
         metrics.cancelled(evictions: job.session?.cacheReport().evictions ?? 0)
+        if job.isCutByShutdown { job.events.yield(.failed(.shuttingDown())) }
         release(job)
     }
 

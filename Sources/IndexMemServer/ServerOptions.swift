@@ -20,6 +20,11 @@ public struct ServerOptions: Sendable {
     public var maxActive: Int = 8
     /// Largest request body accepted (413 above).
     public var maxBodyBytes: Int = 4 << 20
+    /// Largest text /tokenize reads (`content`) or /detokenize writes, in UTF-8 bytes (413
+    /// above): their working memory (ids, pieces, the answer) is a few times this.
+    public var maxTokenizeBytes: Int = 1 << 20
+    /// /tokenize and /detokenize requests that run at once; more wait (up to `maxQueue`), then 503.
+    public var maxTokenizeActive: Int = 2
     /// Largest size of all request headers (400 above).
     public var maxHeaderBytes: Int = 32 << 10
     /// `max_tokens` of a request that gives none (capped by the context left).

@@ -92,10 +92,18 @@ public struct ByteLevelBPETokenizer: PieceTableTokenizer {
     public var bytesWithoutTokens: [UInt8] { (0..<256).filter { byteTokens[$0] < 0 }.map(UInt8.init) }
 
     public func encode(_ text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int] {
+        encode(text, addSpecial: addSpecial, parseSpecial: parseSpecial, literal: [])
+    }
+
+    public func encode(_ text: String, addSpecial: Bool, literal: [Range<Int>]) -> [Int] {
+        encode(text, addSpecial: addSpecial, parseSpecial: true, literal: literal)
+    }
+
+    private func encode(_ text: String, addSpecial: Bool, parseSpecial: Bool, literal: [Range<Int>]) -> [Int] {
         var out: [Int] = []
         if addSpecial && vocabulary.addBos, let bos = vocabulary.bosTokenId { out.append(bos) }
         let bytes = Array(text.utf8)
-        for fragment in specials.partition(bytes, parseSpecial: parseSpecial) {
+        for fragment in specials.partition(bytes, parseSpecial: parseSpecial, literal: literal) {
             switch fragment {
             case .token(let id): out.append(id)
             case .text(let range): encodeText(bytes[range], into: &out)

@@ -86,14 +86,25 @@ public struct ChatTemplate: Sendable, Equatable {
     /// The prompt text for `messages`; with `addGenerationPrompt`, ends where the assistant's
     /// answer begins. BOS is not included (the tokenizer adds it when the vocabulary says so).
     public func render(messages: [ChatMessage], addGenerationPrompt: Bool) -> String {
-        var out = ""
+        renderMarked(messages: messages, addGenerationPrompt: addGenerationPrompt).text
+    }
+
+    /// The prompt text and the UTF-8 byte ranges in it that are message content (sorted):
+    /// tokenize with `Tokenizer.encode(_:addSpecial:literal:)` so that only the template's own
+    /// markers are special and a message cannot forge a turn.
+    public func renderMarked(messages: [ChatMessage], addGenerationPrompt: Bool) -> (text: String, content: [Range<Int>]) {
+        var out = MarkedText()
         switch kind {
         case .chatml:
             if let system = defaultSystemMessage, messages.first?.role != "system" {
-                out += "<|im_start|>system\n\(system)<|im_end|>\n"
+                out.template("<|im_start|>system\n\(system)<|im_end|>\n")  // the model file's own text
             }
-            for m in messages { out += "<|im_start|>\(m.role)\n\(m.content)<|im_end|>\n" }
-            if addGenerationPrompt { out += "<|im_start|>assistant\n" }
+            for m in messages {
+                out.template("<|im_start|>\(m.role)\n")
+                out.content(m.content)
+                out.template("<|im_end|>\n")
+            }
+            if addGenerationPrompt { out.template("<|im_start|>assistant\n") }
         case .gemma:
             var pendingSystem: String? = nil
             for m in messages {
@@ -101,14 +112,18 @@ public struct ChatTemplate: Sendable, Equatable {
                 let role = m.role == "assistant" ? "model" : m.role
                 var content = m.content.trimmingWhitespace()
                 if let s = pendingSystem { content = s + "\n\n" + content; pendingSystem = nil }
-                out += "<start_of_turn>\(role)\n\(content)<end_of_turn>\n"
+                out.template("<start_of_turn>\(role)\n")
+                out.content(content)
+                out.template("<end_of_turn>\n")
             }
-            if addGenerationPrompt { out += "<start_of_turn>model\n" }
+            if addGenerationPrompt { out.template("<start_of_turn>model\n") }
         case .llama3:
             for m in messages {
-                out += "<|start_header_id|>\(m.role)<|end_header_id|>\n\n\(m.content.trimmingWhitespace())<|eot_id|>"
+                out.template("<|start_header_id|>\(m.role)<|end_header_id|>\n\n")
+                out.content(m.content.trimmingWhitespace())
+                out.template("<|eot_id|>")
             }
-            if addGenerationPrompt { out += "<|start_header_id|>assistant<|end_header_id|>\n\n" }
+            if addGenerationPrompt { out.template("<|start_header_id|>assistant<|end_header_id|>\n\n") }
         case .mistral:
             var system: String? = nil
             for m in messages {
@@ -117,12 +132,17 @@ public struct ChatTemplate: Sendable, Equatable {
                 case "user":
                     let content = system.map { $0 + "\n\n" + m.content } ?? m.content
                     system = nil
-                    out += "[INST] \(content) [/INST]"
-                default: out += " \(m.content)</s>"
+                    out.template("[INST] ")
+                    out.content(content)
+                    out.template(" [/INST]")
+                default:
+                    out.template(" ")
+                    out.content(m.content)
+                    out.template("</s>")
                 }
             }
         }
-        return out
+        return (out.text, out.ranges)
     }
 
     /// The literal system turn a ChatML template writes when the first message is not a
@@ -134,6 +154,26 @@ public struct ChatTemplate: Sendable, Equatable {
         let text = String(template[open.upperBound..<close.lowerBound])
         // A Jinja expression there (e.g. `{{ messages[0]['content'] }}`) is not a literal default.
         return text.contains("{{") || text.contains("{%") ? nil : text
+    }
+}
+
+/// Text built from template pieces and content pieces, with the content's byte ranges.
+private struct MarkedText {
+    var text = ""
+    var ranges: [Range<Int>] = []
+    private var length = 0
+
+    mutating func template(_ piece: String) {
+        text += piece
+        length += piece.utf8.count
+    }
+
+    mutating func content(_ piece: String) {
+        let n = piece.utf8.count
+        guard n > 0 else { return }
+        text += piece
+        ranges.append(length..<(length + n))
+        length += n
     }
 }
 

@@ -13,6 +13,13 @@ public protocol Tokenizer: Sendable {
     ///     otherwise they are tokenized as plain text. User-defined tokens always match.
     func encode(_ text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int]
 
+    /// Token ids of `text` with control tokens matched everywhere except inside `literal`:
+    /// sorted, non-overlapping UTF-8 byte ranges that are text whatever they contain (a chat
+    /// message's content, so `<|im_end|>` typed by a user cannot end its turn). Text on both
+    /// sides of a range boundary is one fragment, so the ids equal `parseSpecial` encoding of
+    /// the same text whenever the ranges hold no control token.
+    func encode(_ text: String, addSpecial: Bool, literal: [Range<Int>]) -> [Int]
+
     /// The bytes one token stands for. Control tokens give their text only with `special`.
     func pieceBytes(_ id: Int, special: Bool) -> [UInt8]
 
@@ -86,25 +93,43 @@ struct SpecialTokenMatcher: Sendable {
         specials = list
     }
 
-    /// The fragments of `bytes` (a text's UTF-8).
-    func partition(_ bytes: [UInt8], parseSpecial: Bool) -> [Fragment] {
+    /// The fragments of `bytes` (a text's UTF-8). Control (and unknown) tokens match only
+    /// with `parseSpecial`, and then not where they overlap a `literal` range (sorted,
+    /// non-overlapping): there they stay text.
+    func partition(_ bytes: [UInt8], parseSpecial: Bool, literal: [Range<Int>] = []) -> [Fragment] {
         var fragments: [Fragment] = bytes.isEmpty ? [] : [.text(0..<bytes.count)]
         for special in specials where parseSpecial || !special.controlOrUnknown {
+            let protected = special.controlOrUnknown ? literal : []
             var next: [Fragment] = []
             next.reserveCapacity(fragments.count)
             for fragment in fragments {
                 guard case .text(let range) = fragment else { next.append(fragment); continue }
-                var start = range.lowerBound
-                while let found = Self.find(special.bytes, in: bytes, from: start, to: range.upperBound) {
+                var start = range.lowerBound  // text not yet emitted starts here
+                var from = start              // the search goes on from here
+                while let found = Self.find(special.bytes, in: bytes, from: from, to: range.upperBound) {
+                    let end = found + special.bytes.count
+                    if Self.overlaps(found..<end, protected) { from = found + 1; continue }
                     if found > start { next.append(.text(start..<found)) }
                     next.append(.token(special.id))
-                    start = found + special.bytes.count
+                    start = end
+                    from = end
                 }
                 if start < range.upperBound { next.append(.text(start..<range.upperBound)) }
             }
             fragments = next
         }
         return fragments
+    }
+
+    /// Whether `range` shares a byte with one of `sorted` (binary search: a chat may have
+    /// thousands of messages).
+    private static func overlaps(_ range: Range<Int>, _ sorted: [Range<Int>]) -> Bool {
+        var low = 0, high = sorted.count
+        while low < high {  // the first range ending after range.lowerBound
+            let mid = (low + high) / 2
+            if sorted[mid].upperBound <= range.lowerBound { low = mid + 1 } else { high = mid }
+        }
+        return low < sorted.count && sorted[low].lowerBound < range.upperBound
     }
 
     private static func find(_ needle: [UInt8], in hay: [UInt8], from: Int, to: Int) -> Int? {

@@ -22,7 +22,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "Repetition penalty (1 = off).") var repeatPenalty: Float = 1
     @Option(name: .long, help: "Random seed (default: a random one, as llama.cpp).") var seed: UInt64?
     @Option(name: .long, help: "System message for the chat template.") var system: String?
-    @Flag(name: .long, help: "Feed the prompt as is, without the chat template.") var raw = false
+    @Flag(name: .long, help: "Feed the prompt as is, without the chat template (control tokens such as <|im_start|> in it are parsed).") var raw = false
     @Flag(name: .long, help: "Print one JSON object instead of streaming text.") var json = false
 
     func validate() throws {
@@ -47,12 +47,14 @@ struct GenerateCommand: ParsableCommand {
         let engine = try model.loadEngine(progress: !json)
         let promptIds: [Int]
         if raw || engine.chatTemplate == nil {
-            promptIds = engine.tokenize(text)
+            // Raw text is the caller's own prompt: control tokens in it are parsed (as llama.cpp does).
+            promptIds = engine.tokenize(text, parseSpecial: true)
         } else {
             var messages: [ChatMessage] = []
             if let system { messages.append(ChatMessage(role: "system", content: system)) }
             messages.append(ChatMessage(role: "user", content: text))
-            promptIds = engine.tokenize(engine.formatChat(messages) ?? text, parseSpecial: true)
+            // Message text is text: only the template's markers are special.
+            promptIds = engine.tokenizeChat(messages) ?? engine.tokenize(text, parseSpecial: true)
         }
         guard !promptIds.isEmpty else { throw ValidationError("the prompt is empty") }
         let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP,

@@ -80,10 +80,12 @@ struct InfoCommand: ParsableCommand {
         out += "chat         \(engine.chatTemplate.map { "\($0.kind)" } ?? "none (raw prompts)")\n"
         out += "tensors      \(file.tensors.count): " + byType.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value.count) (\($0.value.bytes) B)" }.joined(separator: ", ") + "\n"
         out += "metadata:\n"
-        for key in file.metadataKeys { out += "  \(key) = \(Self.summary(file.metadata[key]!))\n" }
+        // Keys, values and names from the file are escaped: a corrupted one may hold NUL bytes
+        // or terminal escapes.
+        for key in file.metadataKeys { out += "  \(GGUFError.escaped(key)) = \(GGUFError.escaped("\(Self.summary(file.metadata[key]!))"))\n" }
         if tensors {
             out += "tensors:\n"
-            for t in file.tensors { out += "  \(t.name) \(t.type) \(t.dimensions) \(t.byteCount) B\n" }
+            for t in file.tensors { out += "  \(GGUFError.escaped(t.name)) \(t.type) \(t.dimensions) \(t.byteCount) B\n" }
         }
         Terminal.writeOut(out)
     }

@@ -34,6 +34,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Requests that run at once (each has a session and a few MB of scratch).")
     var maxActive: Int = ServeCommand.defaults.maxActive
     @Option(name: .long, help: "Largest request body, e.g. 4M.") var maxBodyBytes: String = String(ServeCommand.defaults.maxBodyBytes)
+    @Option(name: .long, help: "Largest text /tokenize reads or /detokenize returns, e.g. 1M (413 above).")
+    var maxTokenizeBytes: String = String(ServeCommand.defaults.maxTokenizeBytes)
+    @Option(name: .long, help: "/tokenize and /detokenize requests that run at once (more wait, up to --max-queue).")
+    var maxTokenizeActive: Int = ServeCommand.defaults.maxTokenizeActive
     @Option(name: .long, help: "max_tokens of a request that gives none.") var defaultMaxTokens: Int = ServeCommand.defaults.defaultMaxTokens
     @Option(name: .long, help: "The model id clients use (default: the file name without .gguf).") var alias: String?
     @Option(name: .long, help: "Seconds running requests get to finish on SIGTERM/SIGINT.")
@@ -46,6 +50,8 @@ struct ServeCommand: AsyncParsableCommand {
         if defaultMaxTokens < 0 { throw ValidationError("--default-max-tokens must not be negative") }
         if shutdownGrace < 0 { throw ValidationError("--shutdown-grace must not be negative") }
         _ = try bodyBytes()
+        _ = try tokenizeBytes()
+        if maxTokenizeActive < 1 { throw ValidationError("--max-tokenize-active must be at least 1") }
         if let text = resolvedPool(), (ServerOptions.parseBytes(text) ?? 0) <= 0 {
             throw ValidationError("--kv-pool-bytes: not a positive byte count: \(text) (e.g. 268435456, 256M, 1G)")
         }
@@ -59,6 +65,13 @@ struct ServeCommand: AsyncParsableCommand {
         return bytes
     }
 
+    private func tokenizeBytes() throws -> Int {
+        guard let bytes = ServerOptions.parseBytes(maxTokenizeBytes), bytes > 0 else {
+            throw ValidationError("--max-tokenize-bytes: not a positive byte count: \(maxTokenizeBytes)")
+        }
+        return bytes
+    }
+
     func run() async throws {
         var options = Self.defaults
         options.host = host ?? environment["INDEXMEM_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? options.host
@@ -68,6 +81,8 @@ struct ServeCommand: AsyncParsableCommand {
         options.maxQueue = maxQueue
         options.maxActive = maxActive
         options.maxBodyBytes = try bodyBytes()
+        options.maxTokenizeBytes = try tokenizeBytes()
+        options.maxTokenizeActive = maxTokenizeActive
         options.defaultMaxTokens = defaultMaxTokens
         options.modelAlias = alias
         options.shutdownGraceSeconds = shutdownGrace

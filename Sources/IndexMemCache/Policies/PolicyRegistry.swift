@@ -18,6 +18,7 @@ public enum PolicyError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidValue(policy: String, option: String, value: String, expected: String)
     case malformedOption(policy: String, text: String)
     case unavailable(policy: String, reason: String)
+    case repeatedOption(policy: String, option: String)
 
     public var description: String {
         switch self {
@@ -28,6 +29,7 @@ public enum PolicyError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidValue(let p, let o, let v, let e): return "policy '\(p)': option \(o)=\(v) must be \(e)"
         case .malformedOption(let p, let t): return "policy '\(p)': '\(t)' is not option=value"
         case .unavailable(let p, let r): return "policy '\(p)' cannot be used: \(r)"
+        case .repeatedOption(let p, let o): return "policy '\(p)': option '\(o)' is given twice; give it once"
         }
     }
 }
@@ -55,7 +57,11 @@ public struct PolicySpec: Sendable, Equatable, Codable, CustomStringConvertible 
             for item in parts[1].split(separator: ",") where !item.isEmpty {
                 let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 guard kv.count == 2, !kv[0].isEmpty, !kv[1].isEmpty else { throw .malformedOption(policy: name, text: String(item)) }
-                options[String(kv[0]).trimmingCharacters(in: .whitespaces)] = String(kv[1]).trimmingCharacters(in: .whitespaces)
+                let key = String(kv[0]).trimmingCharacters(in: .whitespaces)
+                // `window=1,window=2` has no single meaning: refuse it rather than pick one.
+                guard options.updateValue(String(kv[1]).trimmingCharacters(in: .whitespaces), forKey: key) == nil else {
+                    throw .repeatedOption(policy: name, option: key)
+                }
             }
         }
     }
