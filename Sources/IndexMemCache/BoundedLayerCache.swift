@@ -202,7 +202,8 @@ public final class BoundedLayerCache: LayerCache {
 
     public func checkpoint() -> CacheCheckpoint {
         // Evicting after every block may drop entries held now: keep a copy of them all.
-        let entries: CacheCheckpoint.Entries = timing == .afterEveryBlock
+        // Side vectors (a learned scorer's state) change as later blocks arrive: copy them too.
+        let entries: CacheCheckpoint.Entries = timing == .afterEveryBlock || storage.sideDimension > 0
             ? .copy(storage.snapshot())
             : .prefix(counts: storage.counts,
                       scores: (0..<shape.kvHeads).map { Array(UnsafeBufferPointer(start: storage.scores(head: $0), count: storage.counts[$0])) })

@@ -93,13 +93,20 @@ public struct IndexerPolicy: EvictionPolicy {
     public let variant: IndexerParameters.Variant
     /// Query-aware: EMA rate per token of the block scores (a block of n tokens weighs 1 - (1 - rate)^n).
     public let rate: Double
+    /// An entry's eviction score is the largest learned score of the held entries within this
+    /// many positions (0: its own), so that the neighbours of an entry that matters stay with
+    /// it: a number or a name spans several tokens, and losing one of them loses the fact.
+    public let pool: Int
 
     public static let defaultRate = 1.0 / 512
+    public static let defaultPool = 0
 
-    public init(parameters: IndexerParameters?, variant: IndexerParameters.Variant, rate: Double = IndexerPolicy.defaultRate) {
+    public init(parameters: IndexerParameters?, variant: IndexerParameters.Variant, rate: Double = IndexerPolicy.defaultRate,
+                pool: Int = IndexerPolicy.defaultPool) {
         self.parameters = parameters
         self.variant = variant
         self.rate = rate
+        self.pool = pool
     }
 
     /// The variant `--policy indexmem` runs: the one that scored better on held-out samples
@@ -107,14 +114,16 @@ public struct IndexerPolicy: EvictionPolicy {
     public static let defaultVariant: IndexerParameters.Variant = .queryAware
 
     public var spec: String {
-        switch variant {
-        case .writeTime: return "indexmem-static"
-        case .queryAware: return rate == Self.defaultRate ? "indexmem-query" : "indexmem-query:rate=\(rate)"
-        }
+        var options: [String] = []
+        if pool != Self.defaultPool { options.append("pool=\(pool)") }
+        if variant == .queryAware && rate != Self.defaultRate { options.append("rate=\(rate)") }
+        let name = variant == .writeTime ? "indexmem-static" : "indexmem-query"
+        return options.isEmpty ? name : name + ":" + options.joined(separator: ",")
     }
 
     public var signals: PolicySignals { variant == .writeTime ? [.hiddenStates, .unrotatedKeys] : .hiddenStates }
-    public var sideDimension: Int { variant == .queryAware ? (parameters?.keyDimension ?? 0) : 0 }
+    /// The query-aware indexer's key, then the learned score before pooling.
+    public var sideDimension: Int { (variant == .queryAware ? (parameters?.keyDimension ?? 0) : 0) + 1 }
 
     /// Why these parameters cannot drive a model with `budgetedLayers` budgeted layers of this
     /// shape, or nil when they can.
@@ -132,8 +141,8 @@ public struct IndexerPolicy: EvictionPolicy {
         guard let parameters else { preconditionFailure("indexer policy used without parameters (the facade binds them)") }
         precondition(layer < parameters.layerCount, "indexer has \(parameters.layerCount) layers, asked for layer \(layer)")
         switch variant {
-        case .writeTime: return WriteTimeScorer(parameters: parameters, layer: layer)
-        case .queryAware: return QueryAwareScorer(parameters: parameters, layer: layer, rate: rate)
+        case .writeTime: return WriteTimeScorer(parameters: parameters, layer: layer, pool: pool)
+        case .queryAware: return QueryAwareScorer(parameters: parameters, layer: layer, rate: rate, pool: pool)
         }
     }
 }
@@ -143,13 +152,15 @@ public struct IndexerPolicy: EvictionPolicy {
 final class WriteTimeScorer: LayerScorer {
     let weights: [Float]
     let hidden: Int, kvHeads: Int, headDimension: Int, features: Int
+    var pooling: PositionPooling
 
-    init(parameters p: IndexerParameters, layer: Int) {
+    init(parameters p: IndexerParameters, layer: Int, pool: Int) {
         weights = p.staticWeights[layer]
         hidden = p.hiddenDimension
         kvHeads = p.kvHeads
         headDimension = p.headDimension
         features = p.staticFeatures
+        pooling = PositionPooling(radius: pool)
     }
 
     func score(new batch: AppendBatch, head: Int, slots: Range<Int>, storage: KVStorage) {
@@ -164,7 +175,56 @@ final class WriteTimeScorer: LayerScorer {
                 let s = VectorMath.dot(wh, h + i * batch.hiddenDimension, count: hidden)
                     + VectorMath.dot(wh + hidden, k + i * keyWidth, count: keyWidth) + wh[features - 1]
                 scores[slot] = s
+                storage.side(head: head, slot: slot)[0] = s
             }
+        }
+    }
+
+    func refresh(block batch: AppendBatch, head: Int, storage: KVStorage) {
+        pooling.apply(head: head, storage: storage, rawOffset: 0)
+    }
+}
+
+// MARK: - Pooling over positions
+
+/// Writes each held entry's eviction score: the largest raw learned score (side vector
+/// element `rawOffset`) among the held entries within `radius` positions.
+struct PositionPooling {
+    let radius: Int
+    private var order: [Int] = []
+    private var window: [Int] = []
+
+    init(radius: Int) { self.radius = radius }
+
+    mutating func apply(head: Int, storage: KVStorage, rawOffset: Int) {
+        let n = storage.counts[head], scores = storage.scores(head: head)
+        let d = storage.sideDimension
+        let raw = storage.side + head * storage.capacity * d + rawOffset
+        guard radius > 0 else {
+            for j in 0..<n { scores[j] = raw[j * d] }
+            return
+        }
+        let positions = storage.positions(head: head)
+        order.removeAll(keepingCapacity: true)
+        order.append(contentsOf: 0..<n)
+        // Slots are in position order except where decoding filled a hole; sort only then.
+        if (1..<max(n, 1)).contains(where: { positions[$0] < positions[$0 - 1] }) {
+            order.sort { positions[$0] < positions[$1] }
+        }
+        // Sliding-window maximum over positions (a deque of slots with decreasing raw scores).
+        window.removeAll(keepingCapacity: true)
+        var front = 0, next = 0
+        let r = Int32(radius)
+        for rank in 0..<n {
+            let slot = order[rank], p = positions[slot]
+            while next < n && positions[order[next]] <= p + r {
+                let candidate = order[next]
+                while window.count > front && raw[window[window.count - 1] * d] <= raw[candidate * d] { window.removeLast() }
+                window.append(candidate)
+                next += 1
+            }
+            while positions[window[front]] < p - r { front += 1 }
+            scores[slot] = raw[window[front] * d]
         }
     }
 }
@@ -180,9 +240,9 @@ final class QueryAwareScorer: LayerScorer {
     private var weights: [Float] = []
     private var blockID: UnsafePointer<Float>? = nil
     private var blockTokens = 0
-    private var blockScores: [Float] = []
+    private var pooling: PositionPooling
 
-    init(parameters p: IndexerParameters, layer: Int, rate: Double) {
+    init(parameters p: IndexerParameters, layer: Int, rate: Double, pool: Int) {
         queryProjection = p.queryProjection[layer]
         keyProjection = p.keyProjection[layer]
         headWeights = p.headWeights[layer]
@@ -191,6 +251,7 @@ final class QueryAwareScorer: LayerScorer {
         keyDimension = p.keyDimension
         self.rate = rate
         inverseTemperature = 1 / p.temperature
+        pooling = PositionPooling(radius: pool)
     }
 
     func score(new batch: AppendBatch, head: Int, slots: Range<Int>, storage: KVStorage) {
@@ -202,7 +263,8 @@ final class QueryAwareScorer: LayerScorer {
                 let x = h + i * batch.hiddenDimension
                 for r in 0..<keyDimension { key[r] = VectorMath.dot(wk.baseAddress! + r * hidden, x, count: hidden) }
                 // Not scored yet: the block's own refresh (before any eviction) gives its first score.
-                scores[slot] = .nan
+                key[keyDimension] = .nan
+                scores[slot] = 0
             }
         }
     }
@@ -240,23 +302,23 @@ final class QueryAwareScorer: LayerScorer {
         prepare(block: batch)
         if head == storage.kvHeads - 1 { blockID = nil }
         let n = storage.counts[head], t = batch.tokens
-        if blockScores.count < n { blockScores = [Float](repeating: 0, count: n) }
         let alpha = Float(1 - pow(1 - rate, Double(t)))
         let scale = inverseTemperature / Float(t)
-        let scores = storage.scores(head: head)
         queries.withUnsafeBufferPointer { q in
             weights.withUnsafeBufferPointer { w in
                 for s in 0..<n {
-                    let key = UnsafePointer(storage.side(head: head, slot: s))
+                    let key = storage.side(head: head, slot: s)
                     var total: Float = 0
                     for i in 0..<(t * heads) {
                         let d = VectorMath.dot(q.baseAddress! + i * keyDimension, key, count: keyDimension)
                         if d > 0 { total += w[i] * d }
                     }
                     let blockScore = total * scale
-                    scores[s] = scores[s].isNaN ? blockScore : (1 - alpha) * scores[s] + alpha * blockScore
+                    let raw = key[keyDimension]
+                    key[keyDimension] = raw.isNaN ? blockScore : (1 - alpha) * raw + alpha * blockScore
                 }
             }
         }
+        pooling.apply(head: head, storage: storage, rawOffset: keyDimension)
     }
 }

@@ -194,9 +194,10 @@ public enum PolicyRegistry {
         case "indexmem", "indexmem-query", "indexmem-static":
             let variant: IndexerParameters.Variant = spec.name == "indexmem-query" ? .queryAware
                 : spec.name == "indexmem-static" ? .writeTime : IndexerPolicy.defaultVariant
-            try spec.allowOnly(variant == .queryAware ? ["rate"] : [])
+            try spec.allowOnly(variant == .queryAware ? ["rate", "pool"] : ["pool"])
             let rate = try spec.double("rate", default: IndexerPolicy.defaultRate, in: 0...1)
-            return IndexerPolicy(parameters: indexer, variant: variant, rate: rate)
+            let pool = try spec.int("pool", default: IndexerPolicy.defaultPool, in: 0...64)
+            return IndexerPolicy(parameters: indexer, variant: variant, rate: rate, pool: pool)
         default:
             if let entry = extra.withLock({ $0[spec.name] }) { return try entry.factory(spec) }
             throw .unknownPolicy(spec.name, available: names)
