@@ -13,8 +13,21 @@ public enum BudgetSchedule: Sendable, Equatable {
     case uniform(Int)
     /// PyramidKV (Cai et al. 2024, arXiv:2406.02069): budgets fall linearly from the first
     /// layer to the last, averaging `budget`; the last layer keeps `(budget - window) / beta`
-    /// besides the window. Follows kvpress's `PyramidKVPress.get_layer_budget`, except that
-    /// no layer goes below `sinks + window` (then the average is slightly higher).
+    /// besides the window, the first `2 (budget - window) - (budget - window) / beta`.
+    ///
+    /// This is the paper's code (KVCache-Factory, `PyramidKVCluster.update_kv`, whose
+    /// `max_capacity_prompt` is our budget and includes the window) in its pyramid branch,
+    /// except that budgets are rounded (it floors), no layer goes below `sinks + window` (then
+    /// the average is slightly higher), and its branches that need the prompt length are not
+    /// taken (a budget is fixed before the prompt is seen): it keeps the same budget on every
+    /// layer when the prompt is shorter than `2 (budget - window)`, and caps the first layer at
+    /// the prompt minus the window, raising the last ones to keep the average.
+    ///
+    /// kvpress's `PyramidKVPress.get_layer_budget` differs: its layer budgets average `budget`
+    /// with the window counted inside them (last layer `budget / beta`, first
+    /// `2 budget - budget / beta`, the window kept within), and it falls back to SnapKV's
+    /// uniform budget unless `budget / beta >= window_size` (64), i.e. for every budget under
+    /// 1280 at beta 20: there kvpress's PyramidKV is SnapKV.
     case pyramid(budget: Int, beta: Double)
 
     /// The budget of `layer` of `layerCount`.

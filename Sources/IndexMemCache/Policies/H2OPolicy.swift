@@ -4,8 +4,22 @@
 // Large Language Models", arXiv:2306.14048): an entry's score is the attention it has
 // received so far, accumulated over every query and every head of its KV group.
 // Signals: attention of all queries. Cost: O(entries) per query.
-// Deviation: the paper keeps a recent window inside the budget as we do (the selector's
-// window); with GQA the group's heads share one score (their sum), as kvpress does.
+//
+// Choices, checked against the paper's code (FMInference/H2O, `h2o_hf/utils_hh`: per head,
+// `attn_weights.sum(0).sum(1)` added to the previous scores, one top-k per head):
+// * Accumulated, not normalised: the plain sum of the attention weights over every query so
+//   far (the paper's rule). Earlier entries are seen by more queries and so collect more.
+// * Per head: each head keeps its own heavy hitters (the paper's models have one query head
+//   per KV head). With GQA the KV head's group of query heads shares one score, their sum,
+//   as kvpress shares one per group (its mean: the same ranking).
+// * The recent window the paper keeps inside the budget is the selector's window; sinks are
+//   the selector's too (the paper has none).
+// kvpress has no H2O press. Its nearest, ObservedAttentionPress (prefill only, eager
+// attention), averages instead of summing: each key's attention summed over the prompt's
+// queries is divided by the number of queries that can see it (removing the bias towards
+// early positions), then averaged over the group's query heads. We keep the paper's sum.
+// Deviation: in bounded mode the sum covers the queries of blocks seen so far (the paper
+// decodes token by token, which is the same sum).
 
 // MARK: - h2o
 

@@ -121,7 +121,7 @@ public enum PolicyRegistry {
         ("full", "keep every entry (no budget)"),
         ("window", "StreamingLLM: sinks + most recent"),
         ("h2o", "accumulated attention (H2O)"),
-        ("tova", "attention of the newest query (TOVA)"),
+        ("tova", "attention of the newest query (TOVA); option heads=layer|group"),
         ("snapkv", "pooled attention of an observation window (SnapKV); options window, kernel"),
         ("pyramid", "PyramidKV layer budgets over a scorer; options scorer (default snapkv), beta"),
         ("knorm", "lowest key norm"),
@@ -179,8 +179,8 @@ public enum PolicyRegistry {
             try spec.allowOnly([])
             return H2OPolicy()
         case "tova":
-            try spec.allowOnly([])
-            return TOVAPolicy()
+            try spec.allowOnly(["heads"])
+            return try TOVAPolicy(spec: spec)
         case "knorm":
             try spec.allowOnly([])
             return KNormPolicy()

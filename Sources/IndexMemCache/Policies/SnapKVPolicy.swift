@@ -9,7 +9,11 @@
 // Deviations: the paper compresses once after the prompt; in bounded mode every block
 // re-scores with its own last queries. While decoding (one query per block) the score is an
 // exponential moving average of the new query's attention with weight 1/window, without
-// pooling, so that decoding costs O(entries) per token. With GQA the group's heads are summed.
+// pooling, so that decoding costs O(entries) per token. With GQA the group's heads are summed
+// (kvpress averages them per group, following SnapKV's issue 22: the same ranking); each KV
+// head keeps its own positions, as in kvpress. kvpress pools only the entries before the
+// observation window and always keeps that window; here the pooling runs over every entry
+// in position order and the selector's `--window` (default 64, kvpress's window) is kept.
 
 // MARK: - snapkv
 
