@@ -11,47 +11,23 @@ import Testing
 
 /// Runs the built `indexmem` executable.
 enum CommandLine {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-    }
+    typealias Failure = ChildProcess.Failure
 
-    /// `indexmem` in the build directory of the running test bundle.
-    static func executable() throws -> String {
-        let bundle = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).resolvingSymlinksInPath()
-        var directory = bundle.deletingLastPathComponent()
-        // macOS runs tests inside IndexMemPackageTests.xctest/Contents/MacOS.
-        while directory.path.contains(".xctest") { directory.deleteLastPathComponent() }
-        let path = directory.appendingPathComponent("indexmem").path
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw Failure(description: "no indexmem executable at \(path): run the tests with `swift test` (it builds every target)")
-        }
-        return path
-    }
+    static func executable() throws -> String { try ChildProcess.indexmemExecutable() }
 
     /// Runs `indexmem arguments`; returns (exit status, stdout, stderr).
     static func run(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try executable())
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read both pipes before waiting, so a full pipe cannot block the child.
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let error = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
+        try ChildProcess.run(try executable(), arguments)
     }
 
     /// Runs a command that prints one JSON object and returns it.
     static func json(_ arguments: [String]) throws -> [String: Any] {
         let result = try run(arguments)
         guard result.status == 0 else {
-            throw Failure(description: "indexmem \(arguments.joined(separator: " ")) exited \(result.status): \(result.error)")
+            throw Failure("indexmem \(arguments.joined(separator: " ")) exited \(result.status): \(result.error)")
         }
         let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8))
-        guard let dictionary = object as? [String: Any] else { throw Failure(description: "not a JSON object: \(result.output)") }
+        guard let dictionary = object as? [String: Any] else { throw Failure("not a JSON object: \(result.output)") }
         return dictionary
     }
 }

@@ -10,17 +10,7 @@ import Testing
 
 @Suite("Hostile suite", .serialized)
 struct HostileSuiteTests {
-    /// `indexmem` in the build directory of the running test bundle.
-    static func executable() throws -> String {
-        let bundle = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).resolvingSymlinksInPath()
-        var directory = bundle.deletingLastPathComponent()
-        while directory.path.contains(".xctest") { directory.deleteLastPathComponent() }
-        let path = directory.appendingPathComponent("indexmem").path
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw TestFailure("no indexmem executable at \(path): run the tests with `swift test` (it builds every target)")
-        }
-        return path
-    }
+    static func executable() throws -> String { try ChildProcess.indexmemExecutable() }
 
     @Test("scripts/hostile_test.py: every probe passes, no 5xx, no crash, the RSS bound holds")
     func hostileSuite() async throws {
@@ -28,16 +18,8 @@ struct HostileSuiteTests {
         let model = try requireDefaultModel()
         let script = TestPaths.repositoryRoot + "/scripts/hostile_test.py"
         let (status, text) = try await offPool { () throws -> (Int32, String) in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", script, "--binary", binary, "--model", model]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()  // until the child exits
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+            let r = try ChildProcess.run("/usr/bin/env", ["python3", script, "--binary", binary, "--model", model], mergeOutput: true)
+            return (r.status, r.output)
         }
         #expect(status == 0, "hostile_test.py failed:\n\(text)")
         let summary = text.split(separator: "\n").last { $0.hasPrefix("hostile suite: ") }.map(String.init) ?? ""

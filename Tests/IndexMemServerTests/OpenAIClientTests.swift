@@ -27,16 +27,8 @@ struct OpenAIClientTests {
             let port = s.port
             // The child process and the pipe block: a thread of their own, not the pool.
             let (status, text) = try await offPool { () throws -> (Int32, String) in
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: python)
-                process.arguments = [script, "--base-url", "http://127.0.0.1:\(port)/v1"]
-                let output = Pipe()
-                process.standardOutput = output
-                process.standardError = output
-                try process.run()
-                let data = output.fileHandleForReading.readDataToEndOfFile()  // until the child exits
-                process.waitUntilExit()
-                return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+                let r = try ChildProcess.run(python, [script, "--base-url", "http://127.0.0.1:\(port)/v1"], mergeOutput: true)
+                return (r.status, r.output)
             }
             #expect(status == 0, "openai_client_test.py failed:\n\(text)")
             #expect(text.contains(" passed, 0 failed"), "\(text)")
