@@ -27,4 +27,5 @@ start=$SECONDS
 .build/release/indexmem eval run --config docs/results/indexmem/smollm2-2k.json "${samples[@]}" --out data/results/indexmem-smollm2-2k.jsonl
 .build/release/indexmem eval merge data/results/indexmem-smollm2-2k.jsonl --report docs/results/indexmem/smollm2-2k \
     --title "SmolLM2-135M-Instruct at 2K tokens: learned indexer against heuristics, bounded mode"
+python3 scripts/indexmem_headline.py data/results/indexmem-smollm2-2k.jsonl > docs/results/indexmem/smollm2-2k/headline.md
 echo "report: docs/results/indexmem/smollm2-2k ($((SECONDS - start)) s of evaluation)"

@@ -77,7 +77,8 @@ extension EvictionPolicy {
 /// `positions` point at that head's slots.
 public protocol LayerScorer: AnyObject {
     /// Scores (and side vectors) of entries just appended in slots `slots`; token `i` of the
-    /// batch is in slot `slots.lowerBound + i`.
+    /// batch is in slot `slots.lowerBound + i`. Called for heads 0, 1, ... in order for each
+    /// appended block (so per-block work shared by the heads can be done at head 0).
     func score(new batch: AppendBatch, head: Int, slots: Range<Int>, storage: KVStorage)
 
     /// After attention: `attention[j]` is the weight slot `j` received, summed over the

@@ -254,14 +254,29 @@ final class QueryAwareScorer: LayerScorer {
         pooling = PositionPooling(radius: pool)
     }
 
+    /// (tokens, keyDimension) indexer keys of the block being appended, made once for all KV heads.
+    private var blockKeys: [Float] = []
+
     func score(new batch: AppendBatch, head: Int, slots: Range<Int>, storage: KVStorage) {
         guard let h = batch.hiddenStates else { preconditionFailure("indexmem needs hidden states") }
+        let n = batch.tokens
+        // The KV heads of one append come in order 0, 1, ...: head 0 makes the keys.
+        if head == 0 {
+            if blockKeys.count < n * keyDimension { blockKeys = [Float](repeating: 0, count: n * keyDimension) }
+            keyProjection.withUnsafeBufferPointer { wk in
+                blockKeys.withUnsafeMutableBufferPointer { keys in
+                    for i in 0..<n {
+                        let x = h + i * batch.hiddenDimension
+                        for r in 0..<keyDimension { keys[i * keyDimension + r] = VectorMath.dot(wk.baseAddress! + r * hidden, x, count: hidden) }
+                    }
+                }
+            }
+        }
         let scores = storage.scores(head: head)
-        keyProjection.withUnsafeBufferPointer { wk in
+        blockKeys.withUnsafeBufferPointer { keys in
             for (i, slot) in slots.enumerated() {
                 let key = storage.side(head: head, slot: slot)
-                let x = h + i * batch.hiddenDimension
-                for r in 0..<keyDimension { key[r] = VectorMath.dot(wk.baseAddress! + r * hidden, x, count: hidden) }
+                key.update(from: keys.baseAddress! + i * keyDimension, count: keyDimension)
                 // Not scored yet: the block's own refresh (before any eviction) gives its first score.
                 key[keyDimension] = .nan
                 scores[slot] = 0
