@@ -16,16 +16,9 @@
 #   indexmem eval run --config docs/results/indexmem/smollm2-2k.json --shard $K/$N --out shard$K.jsonl
 # then `indexmem eval merge shard*.jsonl --report docs/results/indexmem/smollm2-2k`.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/setup.sh
-scripts/setup.sh haystack
-swift build -c release --product indexmem
-mkdir -p data/results
-samples=()
-[[ $# -ge 1 ]] && samples=(--samples "$1")
-start=$SECONDS
-.build/release/indexmem eval run --config docs/results/indexmem/smollm2-2k.json "${samples[@]}" --out data/results/indexmem-smollm2-2k.jsonl
-.build/release/indexmem eval merge data/results/indexmem-smollm2-2k.jsonl --report docs/results/indexmem/smollm2-2k \
-    --title "SmolLM2-135M-Instruct at 2K tokens: learned indexer against heuristics, bounded mode"
+source "$(dirname "${BASH_SOURCE[0]}")/report_lib.sh"
+report_prepare "$@"
+report_sweep docs/results/indexmem/smollm2-2k.json data/results/indexmem-smollm2-2k.jsonl docs/results/indexmem/smollm2-2k \
+    "SmolLM2-135M-Instruct at 2K tokens: learned indexer against heuristics, bounded mode"
 python3 scripts/indexmem_headline.py data/results/indexmem-smollm2-2k.jsonl > docs/results/indexmem/smollm2-2k/headline.md
-echo "report: docs/results/indexmem/smollm2-2k ($((SECONDS - start)) s of evaluation)"
+echo "report: docs/results/indexmem/smollm2-2k ($((SECONDS - report_start)) s of evaluation)"

@@ -13,18 +13,12 @@
 #   indexmem eval run --config docs/results/smollm2-sweep.json --shard $K/$N --out shard$K.jsonl
 # then `indexmem eval merge shard*.jsonl --report docs/results/smollm2`.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/setup.sh
-scripts/setup.sh haystack
-swift build -c release --product indexmem
-mkdir -p data/results
-samples=()
-[[ $# -ge 1 ]] && samples=(--samples "$1")
-start=$SECONDS
-.build/release/indexmem eval run --config docs/results/smollm2-sweep.json "${samples[@]}" --out data/results/smollm2.jsonl
-.build/release/indexmem eval merge data/results/smollm2.jsonl --report docs/results/smollm2 \
-    --title "SmolLM2-135M-Instruct: policies x budgets x modes at 2K and 4K tokens"
-.build/release/indexmem eval run --config docs/results/smollm2-needle-grid.json --out data/results/smollm2-needle-grid.jsonl
-.build/release/indexmem eval merge data/results/smollm2-needle-grid.jsonl --report docs/results/smollm2-needle-grid \
-    --title "SmolLM2-135M-Instruct: needle depth x context length at budget 256, bounded mode"
-echo "report: docs/results/smollm2 and docs/results/smollm2-needle-grid ($((SECONDS - start)) s of evaluation)"
+source "$(dirname "${BASH_SOURCE[0]}")/report_lib.sh"
+report_prepare "$@"
+report_sweep docs/results/smollm2-sweep.json data/results/smollm2.jsonl docs/results/smollm2 \
+    "SmolLM2-135M-Instruct: policies x budgets x modes at 2K and 4K tokens"
+# The needle grid keeps its own sample count.
+report_samples=()
+report_sweep docs/results/smollm2-needle-grid.json data/results/smollm2-needle-grid.jsonl docs/results/smollm2-needle-grid \
+    "SmolLM2-135M-Instruct: needle depth x context length at budget 256, bounded mode"
+echo "report: docs/results/smollm2 and docs/results/smollm2-needle-grid ($((SECONDS - report_start)) s of evaluation)"

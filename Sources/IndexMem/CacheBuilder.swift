@@ -25,7 +25,7 @@ enum CacheBuilder {
 
     /// Each layer's bound under `budget` (nil: no policy, every global layer full).
     static func layerBounds(configuration c: CacheConfiguration, model m: ModelConfiguration, budget: Int?) throws(EngineError) -> [LayerBound] {
-        let globalLayers = (0..<m.layerCount).filter { m.slidingWindow(layer: $0) == nil }
+        let globalLayers = m.globalLayers
         let schedule = try budget.map { b throws(EngineError) in try c.resolvedPolicy().schedule(budget: b) }
         var bounds = [LayerBound](repeating: .full, count: m.layerCount)
         for layer in 0..<m.layerCount { if let w = m.slidingWindow(layer: layer) { bounds[layer] = .window(w) } }
@@ -51,8 +51,7 @@ enum CacheBuilder {
                      receiver: (Int) -> any EvictedEntryReceiver = { _ in DiscardingReceiver() }) throws(EngineError) -> (caches: [any LayerCache], budget: Int?) {
         let resolved = try c.resolvedPolicy()
         if let learned = resolved.policy as? IndexerPolicy {
-            let budgeted = m.layerCount - m.slidingLayerCount
-            if let reason = learned.incompatibility(budgetedLayers: budgeted, hiddenDimension: m.embeddingDimension,
+            if let reason = learned.incompatibility(budgetedLayers: m.globalLayers.count, hiddenDimension: m.embeddingDimension,
                                                     shape: m.attentionShape(layer: 0)) {
                 throw .invalidCacheConfiguration("policy '\(learned.spec)': \(reason)")
             }

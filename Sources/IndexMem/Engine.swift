@@ -67,10 +67,9 @@ public final class Engine: @unchecked Sendable {
                                           model: modelName, modelSHA: sha256)
         }
         let c = configuration
-        let budgeted = c.layerCount - c.slidingLayerCount
-        if parameters.layerCount != budgeted || parameters.hiddenDimension != c.embeddingDimension
-            || parameters.kvHeads != c.kvHeads || parameters.headDimension != c.headDimension {
-            throw AdapterError.incompatible(path: path, reason: "it has \(parameters.layerCount) layers of hidden \(parameters.hiddenDimension), \(parameters.kvHeads) KV heads of \(parameters.headDimension); \(modelName) has \(budgeted) budgeted layers of hidden \(c.embeddingDimension), \(c.kvHeads) KV heads of \(c.headDimension)")
+        if let reason = parameters.mismatch(budgetedLayers: c.globalLayers.count, hiddenDimension: c.embeddingDimension,
+                                            kvHeads: c.kvHeads, headDimension: c.headDimension) {
+            throw AdapterError.incompatible(path: path, reason: reason)
         }
         let shared = SharedIndexer(parameters: parameters, metadata: metadata, path: path)
         return indexers.withLock { table in

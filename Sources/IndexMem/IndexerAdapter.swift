@@ -66,7 +66,8 @@ public enum IndexerAdapterFile {
     }
 
     /// The safetensors contents of `parameters` with `metadata` (shape keys are added).
-    public static func encode(_ p: IndexerParameters, metadata: [String: String]) -> Safetensors {
+    /// Tensor names carry the budgeted-layer index: a part trained on `--layers a-b` starts at `firstLayer` a.
+    public static func encode(_ p: IndexerParameters, metadata: [String: String], firstLayer: Int = 0) -> Safetensors {
         var file = Safetensors(metadata: metadata)
         file.metadata["format"] = format
         file.metadata["version"] = version
@@ -79,12 +80,13 @@ public enum IndexerAdapterFile {
         file.metadata["temperature"] = String(p.temperature)
         file.metadata["variants"] = IndexerParameters.Variant.allCases.filter { p.has($0) }.map(\.rawValue).joined(separator: ",")
         for (l, w) in p.staticWeights.enumerated() {
-            file.tensors["static.\(l).weight"] = SafetensorsTensor(shape: [p.kvHeads, p.staticFeatures], values: w)
+            file.tensors["static.\(firstLayer + l).weight"] = SafetensorsTensor(shape: [p.kvHeads, p.staticFeatures], values: w)
         }
         for l in p.keyProjection.indices {
-            file.tensors["query.\(l).query_projection"] = SafetensorsTensor(shape: [p.indexerHeads * p.keyDimension, p.hiddenDimension], values: p.queryProjection[l])
-            file.tensors["query.\(l).key_projection"] = SafetensorsTensor(shape: [p.keyDimension, p.hiddenDimension], values: p.keyProjection[l])
-            file.tensors["query.\(l).head_weights"] = SafetensorsTensor(shape: [p.indexerHeads, p.hiddenDimension], values: p.headWeights[l])
+            let prefix = "query.\(firstLayer + l)."
+            file.tensors[prefix + "query_projection"] = SafetensorsTensor(shape: [p.indexerHeads * p.keyDimension, p.hiddenDimension], values: p.queryProjection[l])
+            file.tensors[prefix + "key_projection"] = SafetensorsTensor(shape: [p.keyDimension, p.hiddenDimension], values: p.keyProjection[l])
+            file.tensors[prefix + "head_weights"] = SafetensorsTensor(shape: [p.indexerHeads, p.hiddenDimension], values: p.headWeights[l])
         }
         return file
     }
@@ -131,10 +133,6 @@ public enum IndexerAdapterFile {
         }
         guard p.layerCount > 0 else { throw .notAnAdapter(path: path, reason: "it holds no indexer (variants: \(m["variants"] ?? "none"))") }
         return (p, m)
-    }
-
-    public static func write(_ p: IndexerParameters, metadata: [String: String], to path: String) throws {
-        try encode(p, metadata: metadata).write(to: path)
     }
 
     public static func read(path: String) throws(AdapterError) -> (IndexerParameters, [String: String]) {

@@ -268,7 +268,7 @@ public final class Session {
                            evictions: caches.enumerated().reduce(0) { $0 + (c.slidingWindow(layer: $1.offset) == nil ? $1.element.evictions : 0) },
                            entries: (global.isEmpty ? caches : global).map(\.count).max() ?? 0,
                            slidingLayers: c.slidingLayerCount, slidingWindow: c.slidingWindow,
-                           budgetedLayers: budget == nil ? 0 : c.layerCount - c.slidingLayerCount,
+                           budgetedLayers: budget == nil ? 0 : c.globalLayers.count,
                            indexerBytes: cacheConfiguration.needsAdapter ? (cacheConfiguration.indexer?.parameters.bytes ?? 0) : 0)
     }
 }

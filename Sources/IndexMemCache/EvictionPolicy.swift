@@ -86,7 +86,8 @@ public protocol LayerScorer: AnyObject {
     func refresh(head: Int, attention: UnsafePointer<Float>, queries: Int, storage: KVStorage)
 
     /// Once per block, after it was appended and attended: the block's hidden states may
-    /// re-score every entry (an indexer's queries against the entries' side vectors).
+    /// re-score every entry (an indexer's queries against the entries' side vectors). Called
+    /// for heads 0, 1, ... in order, like `score(new:)`.
     func refresh(block batch: AppendBatch, head: Int, storage: KVStorage)
 }
 

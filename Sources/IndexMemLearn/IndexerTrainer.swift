@@ -70,12 +70,13 @@ public final class IndexerTrainer {
         self.options = options
     }
 
-    var budgetedLayerCount: Int { TeacherPass.budgetedLayers(engine.configuration).count }
+    var budgetedLayerCount: Int { engine.configuration.globalLayers.count }
 
+    /// The budgeted layers to train: `options.layers` within the model's (empty when outside them).
     var layerRange: Range<Int> {
-        let all = 0..<budgetedLayerCount
-        guard let l = options.layers else { return all }
-        return l.clamped(to: 0...(max(all.count - 1, 0))).lowerBound..<(min(l.upperBound, all.count - 1) + 1)
+        guard let l = options.layers else { return 0..<budgetedLayerCount }
+        let lower = min(l.lowerBound, budgetedLayerCount)
+        return lower..<max(lower, min(l.upperBound + 1, budgetedLayerCount))
     }
 
     /// Runs (or resumes) training and writes the adapter. Returns false when stopped early by `stopAfter`.
@@ -117,25 +118,23 @@ public final class IndexerTrainer {
             var losses = [Float](repeating: 0, count: records.count)
             var counts = [Int](repeating: 0, count: records.count)
             let examplesSeed = options.seed &+ UInt64(index) &* 7919
-            let snapshot = state
-            var updated = Array(zip(snapshot.query, snapshot.adam))
-            updated.withUnsafeMutableBufferPointer { pairs in
-                losses.withUnsafeMutableBufferPointer { lossOut in
-                    counts.withUnsafeMutableBufferPointer { countOut in
-                        engine.pool.parallelFor(records.count) { recordRange in
-                            for i in recordRange {
-                                let record = records[i]
-                                let slot = record.budgetedLayer - range.lowerBound
-                                for example in self.queryExamples(record, seed: examplesSeed &+ UInt64(record.budgetedLayer)) {
-                                    for _ in 0..<(held ? 1 : self.options.stepsPerBlock) {
-                                        let (loss, gradient) = QueryIndexerLoss.lossAndGradient(pairs[slot].0, example)
-                                        lossOut[i] += loss
-                                        countOut[i] += 1
-                                        if held { continue }
-                                        let rate = AdamState.rate(peak: self.options.learningRate, step: pairs[slot].1.step, total: totalSteps)
-                                        var flat = pairs[slot].0.flat
-                                        pairs[slot].1.update(&flat, gradient: gradient, rate: rate)
-                                        pairs[slot].0.setFlat(flat)
+            state.query.withUnsafeMutableBufferPointer { weights in
+                state.adam.withUnsafeMutableBufferPointer { adam in
+                    losses.withUnsafeMutableBufferPointer { lossOut in
+                        counts.withUnsafeMutableBufferPointer { countOut in
+                            engine.pool.parallelFor(records.count) { recordRange in
+                                for i in recordRange {
+                                    let record = records[i]
+                                    let slot = record.budgetedLayer - range.lowerBound
+                                    for example in self.queryExamples(record, seed: examplesSeed &+ UInt64(record.budgetedLayer)) {
+                                        for _ in 0..<(held ? 1 : self.options.stepsPerBlock) {
+                                            let (loss, gradient) = QueryIndexerLoss.lossAndGradient(weights[slot], example)
+                                            lossOut[i] += loss
+                                            countOut[i] += 1
+                                            if held { continue }
+                                            let rate = AdamState.rate(peak: self.options.learningRate, step: adam[slot].step, total: totalSteps)
+                                            adam[slot].update(&weights[slot].flat, gradient: gradient, rate: rate)
+                                        }
                                     }
                                 }
                             }
@@ -143,8 +142,6 @@ public final class IndexerTrainer {
                     }
                 }
             }
-            state.query = updated.map(\.0)
-            state.adam = updated.map(\.1)
             let meanLoss = zip(losses, counts).reduce(0) { $0 + ($1.1 > 0 ? $1.0 / Float($1.1) : 0) } / Float(max(records.count, 1))
             state.next += 1
             state.tokens += tokens.count
@@ -178,7 +175,6 @@ public final class IndexerTrainer {
             log(String(format: "train: layer %d: lambda %g, held-out mse %.4f (%d rows)", layer, best.lambda, best.error, validation.rows))
         }
         var parameters = IndexerParameters(hiddenDimension: c.embeddingDimension, kvHeads: c.kvHeads, headDimension: c.headDimension)
-        // A partial run holds its layers at their own indices; the rest stay empty until merged.
         parameters.staticWeights = weights
         parameters.indexerHeads = options.indexerHeads
         parameters.keyDimension = options.keyDimension
@@ -192,16 +188,7 @@ public final class IndexerTrainer {
             metadata["partial_layers"] = "\(range.lowerBound)-\(range.upperBound - 1)"
             metadata["budgeted_layers_total"] = String(budgetedLayerCount)
         }
-        var file = IndexerAdapterFile.encode(parameters, metadata: metadata)
-        if range.lowerBound > 0 {
-            // Tensor names carry the model's budgeted-layer index.
-            var renamed: [String: SafetensorsTensor] = [:]
-            for (name, t) in file.tensors {
-                let parts = name.split(separator: ".")
-                renamed["\(parts[0]).\(Int(parts[1])! + range.lowerBound).\(parts[2...].joined(separator: "."))"] = t
-            }
-            file.tensors = renamed
-        }
+        let file = IndexerAdapterFile.encode(parameters, metadata: metadata, firstLayer: range.lowerBound)
         try file.write(to: out)
         log("train: wrote \(out) (\(file.tensors.count) tensors, \(parameters.bytes) bytes)")
         return true
@@ -261,7 +248,7 @@ public final class IndexerTrainer {
         let c = engine.configuration
         return [
             "model": URL(fileURLWithPath: engine.path).lastPathComponent, "model_sha256": engine.sha256,
-            "architecture": c.architecture, "model_layers": TeacherPass.budgetedLayers(c).map(String.init).joined(separator: ","),
+            "architecture": c.architecture, "model_layers": c.globalLayers.map(String.init).joined(separator: ","),
             "block": String(options.block), "window": String(options.window), "sinks": String(options.sinks),
             "sequence_length": String(options.length), "sequences": String(options.sequences), "seed": String(options.seed),
             "target": options.target, "data_recipe": "text/recall/repeat samples over \(corpus.files.map { ($0 as NSString).lastPathComponent }.joined(separator: ","))",
@@ -334,7 +321,7 @@ struct Checkpoint {
         for (slot, layer) in layers.enumerated() {
             var data = Data()
             for e in [train[slot], validation[slot]] {
-                var header = [Int64(e.features), Int64(e.outputs), Int64(e.rows)]
+                let header = [Int64(e.features), Int64(e.outputs), Int64(e.rows)]
                 header.withUnsafeBytes { data.append(contentsOf: $0) }
                 for array in [e.gram, e.cross, e.targetSquares] { array.withUnsafeBytes { data.append(contentsOf: $0) } }
             }
@@ -391,7 +378,7 @@ struct Checkpoint {
             var weights = fresh[slot]
             var moments = AdamState(count: weights.count)
             moments.step = Int(try read(1, Int64.self)[0])
-            weights.setFlat(try read(weights.count, Float.self))
+            weights.flat = try read(weights.count, Float.self)
             moments.first = try read(weights.count, Float.self)
             moments.second = try read(weights.count, Float.self)
             query.append(weights)

@@ -15,14 +15,14 @@ import IndexMemKernels
 
 // MARK: - Parameters of one layer
 
-package struct QueryIndexerWeights: Equatable, Codable {
-    package var heads: Int
-    package var keyDimension: Int
-    package var hidden: Int
-    /// (heads * keyDimension, hidden), (keyDimension, hidden), (heads, hidden).
-    package var query: [Float]
-    package var key: [Float]
-    package var headWeights: [Float]
+package struct QueryIndexerWeights: Equatable {
+    package let heads: Int
+    package let keyDimension: Int
+    package let hidden: Int
+    /// Every parameter in one vector, the gradient's layout, so that Adam updates it in place:
+    /// query projection (heads * keyDimension, hidden), key projection (keyDimension, hidden),
+    /// head weights (heads, hidden).
+    package var flat: [Float]
 
     package init(heads: Int, keyDimension: Int, hidden: Int, seed: UInt64) {
         self.heads = heads
@@ -30,20 +30,18 @@ package struct QueryIndexerWeights: Equatable, Codable {
         self.hidden = hidden
         var rng = SplitMix64(seed: seed)
         let scale = 1 / Float(hidden).squareRoot()
-        query = (0..<(heads * keyDimension * hidden)).map { _ in rng.float(-scale, scale) }
-        key = (0..<(keyDimension * hidden)).map { _ in rng.float(-scale, scale) }
-        headWeights = (0..<(heads * hidden)).map { _ in rng.float(-scale, scale) }
+        flat = (0..<((heads * keyDimension + keyDimension + heads) * hidden)).map { _ in rng.float(-scale, scale) }
     }
 
-    package var count: Int { query.count + key.count + headWeights.count }
+    package var count: Int { flat.count }
+    /// Where each projection starts in `flat`.
+    var keyOffset: Int { heads * keyDimension * hidden }
+    var headWeightsOffset: Int { keyOffset + keyDimension * hidden }
 
-    /// All parameters as one vector (query, key, head weights), and back.
-    package var flat: [Float] { query + key + headWeights }
-    package mutating func setFlat(_ v: [Float]) {
-        query = Array(v[0..<query.count])
-        key = Array(v[query.count..<(query.count + key.count)])
-        headWeights = Array(v[(query.count + key.count)...])
-    }
+    /// The projections, as the adapter file stores them.
+    package var query: [Float] { Array(flat[0..<keyOffset]) }
+    package var key: [Float] { Array(flat[keyOffset..<headWeightsOffset]) }
+    package var headWeights: [Float] { Array(flat[headWeightsOffset...]) }
 }
 
 /// One block's training example: row-major hidden states of its (sampled) queries and of the
@@ -65,26 +63,23 @@ package struct IndexerExample {
 }
 
 package enum QueryIndexerLoss {
-    /// Loss and its gradient (same layout as `QueryIndexerWeights.flat`) for one example.
+    /// Loss and its gradient (the layout of `QueryIndexerWeights.flat`) for one example.
     package static func lossAndGradient(_ w: QueryIndexerWeights, _ e: IndexerExample, temperature: Float = 1) -> (Float, [Float]) {
         let H = w.heads, r = w.keyDimension, d = w.hidden, nq = e.queryCount, ne = e.entryCount
         var keys = [Float](repeating: 0, count: ne * r)
         var qs = [Float](repeating: 0, count: nq * H * r)
         var ws = [Float](repeating: 0, count: nq * H)
-        w.key.withUnsafeBufferPointer { wk in
+        w.flat.withUnsafeBufferPointer { parameters in
+            let wq = parameters.baseAddress!, wk = wq + w.keyOffset, ww = wq + w.headWeightsOffset
             e.entries.withUnsafeBufferPointer { x in
-                for j in 0..<ne { for a in 0..<r { keys[j * r + a] = VectorMath.dot(wk.baseAddress! + a * d, x.baseAddress! + j * d, count: d) } }
+                for j in 0..<ne { for a in 0..<r { keys[j * r + a] = VectorMath.dot(wk + a * d, x.baseAddress! + j * d, count: d) } }
             }
-        }
-        w.query.withUnsafeBufferPointer { wq in
-            w.headWeights.withUnsafeBufferPointer { ww in
-                e.queries.withUnsafeBufferPointer { x in
-                    for t in 0..<nq {
-                        let xt = x.baseAddress! + t * d
-                        for h in 0..<H {
-                            ws[t * H + h] = VectorMath.dot(ww.baseAddress! + h * d, xt, count: d)
-                            for a in 0..<r { qs[(t * H + h) * r + a] = VectorMath.dot(wq.baseAddress! + (h * r + a) * d, xt, count: d) }
-                        }
+            e.queries.withUnsafeBufferPointer { x in
+                for t in 0..<nq {
+                    let xt = x.baseAddress! + t * d
+                    for h in 0..<H {
+                        ws[t * H + h] = VectorMath.dot(ww + h * d, xt, count: d)
+                        for a in 0..<r { qs[(t * H + h) * r + a] = VectorMath.dot(wq + (h * r + a) * d, xt, count: d) }
                     }
                 }
             }
@@ -139,7 +134,7 @@ package enum QueryIndexerLoss {
             dw[i] = dwi
         }
         var grad = [Float](repeating: 0, count: w.count)
-        let qOffset = 0, kOffset = w.query.count, wOffset = w.query.count + w.key.count
+        let qOffset = 0, kOffset = w.keyOffset, wOffset = w.headWeightsOffset
         grad.withUnsafeMutableBufferPointer { g in
             e.queries.withUnsafeBufferPointer { x in
                 for t in 0..<nq {

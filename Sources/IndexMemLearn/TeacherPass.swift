@@ -32,16 +32,11 @@ struct LayerRecord {
 }
 
 enum TeacherPass {
-    /// Budgeted (non-sliding) model layers, in order.
-    static func budgetedLayers(_ c: ModelConfiguration) -> [Int] {
-        (0..<c.layerCount).filter { c.slidingWindow(layer: $0) == nil }
-    }
-
     /// Runs `tokens` through the model and returns the records of the budgeted layers whose
     /// index is in `layers`.
     static func run(engine: Engine, tokens: [Int], block: Int, window: Int, layers: Range<Int>) throws -> [LayerRecord] {
         let c = engine.configuration
-        let budgeted = budgetedLayers(c)
+        let budgeted = c.globalLayers
         var teachers: [Int: TeacherCache] = [:]
         let caches: [any LayerCache] = (0..<c.layerCount).map { layer in
             let shape = c.attentionShape(layer: layer)

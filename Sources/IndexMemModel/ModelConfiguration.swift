@@ -242,6 +242,10 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     /// Layers that attend through a sliding window.
     public var slidingLayerCount: Int { slidingWindowLayers.filter { $0 }.count }
 
+    /// The global (full-attention) layers, in order: the layers a KV budget, its policy and a
+    /// learned indexer apply to (a sliding-window layer keeps its window whatever the policy).
+    public var globalLayers: [Int] { (0..<layerCount).filter { slidingWindow(layer: $0) == nil } }
+
     /// The multiplier of `q . k` before the softmax (1 when the queries were pre-scaled).
     public var attentionScale: Float { queryScale == nil ? 1 / Float(headDimension).squareRoot() : 1 }
 }

@@ -79,7 +79,8 @@ public struct Safetensors: Sendable, Equatable {
     }
 
     public init(bytes data: Data) throws(SafetensorsError) {
-        let bytes = [UInt8](data)
+        // Indexed from 0 without copying a whole file (a slice of another Data is rebased once).
+        let bytes = data.startIndex == 0 ? data : Data(data)
         guard bytes.count >= 8 else { throw .truncated(expected: 8, actual: bytes.count) }
         var headerLength: UInt64 = 0
         for i in 0..<8 { headerLength |= UInt64(bytes[i]) << (8 * UInt64(i)) }
@@ -131,9 +132,7 @@ public struct Safetensors: Sendable, Equatable {
             }
             var values = [Float](repeating: 0, count: elements)
             values.withUnsafeMutableBytes { out in
-                bytes.withUnsafeBytes { src in
-                    out.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(dataStart + begin)..<(dataStart + end)]))
-                }
+                _ = bytes.copyBytes(to: out, from: (dataStart + begin)..<(dataStart + end))
             }
             #if _endian(big)
             values = values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }
@@ -181,12 +180,11 @@ public struct Safetensors: Sendable, Equatable {
         withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
         out.append(json)
         for name in names {
-            tensors[name]!.values.withUnsafeBufferPointer { buffer in
-                for v in buffer {
-                    var bits = v.bitPattern.littleEndian
-                    withUnsafeBytes(of: &bits) { out.append(contentsOf: $0) }
-                }
-            }
+            #if _endian(little)
+            tensors[name]!.values.withUnsafeBytes { out.append(contentsOf: $0) }
+            #else
+            for v in tensors[name]!.values { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+            #endif
         }
         return out
     }

@@ -50,7 +50,7 @@ struct GradientTests {
         let ex = Self.example(&rng, hidden: 6, queries: 3, entries: 7)
         var w = QueryIndexerWeights(heads: 2, keyDimension: 3, hidden: 6, seed: seed)
         // Larger weights so that several ReLUs are active and the scores differ.
-        w.setFlat(w.flat.map { $0 * 4 })
+        w.flat = w.flat.map { $0 * 4 }
         let (loss, gradient) = QueryIndexerLoss.lossAndGradient(w, ex, temperature: 0.5)
         let base = w.flat.map(Double.init)
         #expect(abs(Double(loss) - Self.referenceLoss(base, w, ex, temperature: 0.5)) < 1e-4)
@@ -74,7 +74,7 @@ struct GradientTests {
         let w = QueryIndexerWeights(heads: 1, keyDimension: 2, hidden: 5, seed: 9)
         #expect(QueryIndexerLoss.lossAndGradient(w, ex).0 > 0)
         var zero = w
-        zero.setFlat(w.flat.map { _ in 0 })
+        zero.flat = w.flat.map { _ in 0 }
         var uniform = ex
         uniform.teacher = [Float](repeating: 0.25, count: 4)
         #expect(abs(QueryIndexerLoss.lossAndGradient(zero, uniform).0) < 1e-6)
@@ -89,9 +89,7 @@ struct GradientTests {
         let first = QueryIndexerLoss.lossAndGradient(w, ex).0
         for step in 0..<200 {
             let (_, g) = QueryIndexerLoss.lossAndGradient(w, ex)
-            var flat = w.flat
-            adam.update(&flat, gradient: g, rate: AdamState.rate(peak: 0.05, step: step, total: 200))
-            w.setFlat(flat)
+            adam.update(&w.flat, gradient: g, rate: AdamState.rate(peak: 0.05, step: step, total: 200))
         }
         #expect(QueryIndexerLoss.lossAndGradient(w, ex).0 < first * 0.5)
     }

@@ -17,7 +17,7 @@
 //   of it; an entry's first score is its own block's. Cost: O(block x heads x entries x d_I) per block, O(heads x entries x d_I) per
 //   decoded token.
 //
-// `indexmem` names the better of the two on held-out samples (`IndexerPolicy.defaultVariant`).
+// `indexmem` names the better of the two on the development samples (`IndexerPolicy.defaultVariant`).
 // One set of parameters per budgeted layer (the layer index the cache passes), shared by the
 // layer's KV heads for the query-aware variant and per KV head for the static one.
 
@@ -77,6 +77,15 @@ public struct IndexerParameters: Sendable, Equatable {
         }
     }
 
+    /// Why these parameters cannot drive a model with these shapes, or nil when they can.
+    public func mismatch(budgetedLayers: Int, hiddenDimension: Int, kvHeads: Int, headDimension: Int) -> String? {
+        guard layerCount == budgetedLayers, self.hiddenDimension == hiddenDimension, self.kvHeads == kvHeads,
+              self.headDimension == headDimension else {
+            return "it was trained for \(layerCount) budgeted layers of hidden \(self.hiddenDimension), \(self.kvHeads) KV heads of \(self.headDimension); the model has \(budgetedLayers) of hidden \(hiddenDimension), \(kvHeads) KV heads of \(headDimension)"
+        }
+        return nil
+    }
+
     /// Bytes of parameters (reported as the indexer's bytes).
     public var bytes: Int {
         4 * [staticWeights, queryProjection, keyProjection, headWeights].reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } }
@@ -109,8 +118,8 @@ public struct IndexerPolicy: EvictionPolicy {
         self.pool = pool
     }
 
-    /// The variant `--policy indexmem` runs: the one that scored better on held-out samples
-    /// (docs/results/indexmem).
+    /// The variant `--policy indexmem` runs: the one that scored better on the development
+    /// samples (docs/results/indexmem).
     public static let defaultVariant: IndexerParameters.Variant = .queryAware
 
     public var spec: String {
@@ -130,11 +139,8 @@ public struct IndexerPolicy: EvictionPolicy {
     public func incompatibility(budgetedLayers: Int, hiddenDimension: Int, shape: AttentionShape) -> String? {
         guard let p = parameters else { return "no adapter is bound" }
         guard p.has(variant) else { return "the adapter holds no \(variant.rawValue) indexer (policy '\(spec)')" }
-        if p.layerCount != budgetedLayers { return "the adapter covers \(p.layerCount) budgeted layers, the model has \(budgetedLayers)" }
-        if p.hiddenDimension != hiddenDimension || p.kvHeads != shape.kvHeads || p.headDimension != shape.headDimension {
-            return "the adapter was trained for hidden \(p.hiddenDimension), \(p.kvHeads) KV heads of \(p.headDimension); the model has hidden \(hiddenDimension), \(shape.kvHeads) of \(shape.headDimension)"
-        }
-        return nil
+        return p.mismatch(budgetedLayers: budgetedLayers, hiddenDimension: hiddenDimension, kvHeads: shape.kvHeads,
+                          headDimension: shape.headDimension).map { "the adapter does not fit: " + $0 }
     }
 
     public func makeScorer(layer: Int, layerCount: Int, shape: AttentionShape) -> any LayerScorer {
@@ -238,8 +244,6 @@ final class QueryAwareScorer: LayerScorer {
     /// (tokens, heads, keyDimension) indexer queries and (tokens, heads) weights of the last block.
     private var queries: [Float] = []
     private var weights: [Float] = []
-    private var blockID: UnsafePointer<Float>? = nil
-    private var blockTokens = 0
     private var pooling: PositionPooling
 
     init(parameters p: IndexerParameters, layer: Int, rate: Double, pool: Int) {
@@ -260,7 +264,6 @@ final class QueryAwareScorer: LayerScorer {
     func score(new batch: AppendBatch, head: Int, slots: Range<Int>, storage: KVStorage) {
         guard let h = batch.hiddenStates else { preconditionFailure("indexmem needs hidden states") }
         let n = batch.tokens
-        // The KV heads of one append come in order 0, 1, ...: head 0 makes the keys.
         if head == 0 {
             if blockKeys.count < n * keyDimension { blockKeys = [Float](repeating: 0, count: n * keyDimension) }
             keyProjection.withUnsafeBufferPointer { wk in
@@ -284,9 +287,8 @@ final class QueryAwareScorer: LayerScorer {
         }
     }
 
-    /// Indexer queries and head weights of a block (computed once, shared by the KV heads).
+    /// Indexer queries and head weights of a block (made at head 0, shared by the KV heads).
     private func prepare(block batch: AppendBatch) {
-        guard blockID != batch.hiddenStates || blockTokens != batch.tokens else { return }
         let h = batch.hiddenStates!, n = batch.tokens
         if queries.count < n * heads * keyDimension { queries = [Float](repeating: 0, count: n * heads * keyDimension) }
         if weights.count < n * heads { weights = [Float](repeating: 0, count: n * heads) }
@@ -308,14 +310,11 @@ final class QueryAwareScorer: LayerScorer {
                 }
             }
         }
-        blockID = batch.hiddenStates
-        blockTokens = n
     }
 
     func refresh(block batch: AppendBatch, head: Int, storage: KVStorage) {
         guard batch.tokens > 0 else { return }
-        prepare(block: batch)
-        if head == storage.kvHeads - 1 { blockID = nil }
+        if head == 0 { prepare(block: batch) }
         let n = storage.counts[head], t = batch.tokens
         let alpha = Float(1 - pow(1 - rate, Double(t)))
         let scale = inverseTemperature / Float(t)
