@@ -28,6 +28,16 @@ public struct ReportCell: Sendable {
 
 public enum Report {
     /// Mean score per (task, length, mode, policy, budget); lengths of dataset samples are pooled (0).
+    /// Mean and 95 % interval half-width (normal approximation; 0 for one value), summed in
+    /// sorted order so that the report's bytes do not depend on the input order.
+    static func meanAndCI95(_ values: [Double]) -> (mean: Double, ci95: Double) {
+        let xs = values.sorted()
+        let mean = xs.reduce(0, +) / Double(xs.count)
+        guard xs.count > 1 else { return (mean, 0) }
+        let variance = xs.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(xs.count - 1)
+        return (mean, 1.96 * (variance / Double(xs.count)).squareRoot())
+    }
+
     public static func cells(_ results: [EvalResult]) -> [ReportCell] {
         struct Key: Hashable { var task: String; var length: Int; var mode: String; var policy: String; var budget: Int? }
         var groups: [Key: [EvalResult]] = [:]
@@ -37,17 +47,11 @@ public enum Report {
             groups[Key(task: r.task, length: length, mode: mode, policy: r.policy, budget: r.budget), default: []].append(r)
         }
         return groups.map { key, rs in
-            // Sorted, so that sums (and the bytes of the report) do not depend on the input order.
-            let scores = rs.map(\.score).sorted()
-            let mean = scores.reduce(0, +) / Double(scores.count)
-            let variance = scores.count > 1 ? scores.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(scores.count - 1) : 0
-            let ppl = rs.compactMap(\.perplexity).sorted()
-            let pplMean = ppl.isEmpty ? nil : ppl.reduce(0, +) / Double(ppl.count)
-            let pplCI = pplMean.map { m in
-                ppl.count > 1 ? 1.96 * (ppl.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(ppl.count - 1) / Double(ppl.count)).squareRoot() : 0
-            }
+            let (mean, ci95) = Self.meanAndCI95(rs.map(\.score))
+            let ppl = rs.compactMap(\.perplexity)
+            let (pplMean, pplCI) = ppl.isEmpty ? (nil, nil) : Self.meanAndCI95(ppl)
             return ReportCell(task: key.task, length: key.length, mode: key.mode, policy: key.policy, budget: key.budget, n: rs.count,
-                              mean: mean, ci95: 1.96 * (variance / Double(scores.count)).squareRoot(),
+                              mean: mean, ci95: ci95,
                               perplexity: pplMean, perplexityCI95: pplCI,
                               kvBytesPeak: Double(rs.map(\.kvBytesPeak).reduce(0, +)) / Double(rs.count),
                               seconds: rs.map(\.seconds).sorted().reduce(0, +) / Double(rs.count))
