@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(
             name: "IndexMemLearnTests",
             dependencies: ["IndexMemLearn", "IndexMem", "IndexMemKernels", "IndexMemSafetensors", "IndexMemTestSupport"]),
-        .testTarget(name: "IndexMemGGUFTests", dependencies: ["IndexMemGGUF", "IndexMemTestSupport"]),
+        .testTarget(name: "IndexMemGGUFTests", dependencies: ["IndexMemGGUF", "IndexMemKernels", "IndexMemTestSupport"]),
         .testTarget(
             name: "IndexMemCacheTests", dependencies: ["IndexMemCache", "IndexMemKernels", "IndexMemTestSupport"],
             swiftSettings: simdFlags),

@@ -72,7 +72,10 @@ public final class KVStorage: @unchecked Sendable {
     deinit { munmap(mapping, mappingBytes) }
 
     /// Bytes one entry of one head takes: f16 key and value.
-    public var bytesPerEntry: Int { headDimension * 2 * 2 }
+    public var bytesPerEntry: Int { Self.bytesPerEntry(headDimension: headDimension) }
+
+    /// Bytes one entry of one head of `headDimension` takes: an f16 key and an f16 value.
+    public static func bytesPerEntry(headDimension: Int) -> Int { headDimension * MemoryLayout<UInt16>.size * 2 }
 
     /// Bytes of policy data per entry (position, score, side vector).
     public var policyBytesPerEntry: Int { 8 + sideDimension * 4 }

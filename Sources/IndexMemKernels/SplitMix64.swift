@@ -3,8 +3,8 @@
 // MARK: - Seeded randomness
 
 /// SplitMix64 (Steele, Lea, Flood 2014): a tiny, fast, seedable generator whose sequence is
-/// the same on every platform: reproducible samples, random policies and tests. Not for
-/// cryptography.
+/// the same on every platform: reproducible samples, sampling, random policies and tests.
+/// The project's only generator. Not for cryptography.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     public var state: UInt64
 
@@ -22,6 +22,10 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     /// A uniform integer in `0..<n` (n > 0; the modulo bias is negligible for small n).
     @inlinable
     public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
+
+    /// A uniform double in `[0, 1)` from the top 53 bits.
+    @inlinable
+    public mutating func unitDouble() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 
     /// A uniform float in `[lo, hi)` from the top 24 bits.
     @inlinable

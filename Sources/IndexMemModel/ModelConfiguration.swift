@@ -1,5 +1,6 @@
 // IndexMem — model. Apache-2.0.
 
+import IndexMemCache
 import IndexMemGGUF
 import IndexMemKernels
 
@@ -122,8 +123,8 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
 
     public var queryDimension: Int { queryHeads * headDimension }
     public var kvDimension: Int { kvHeads * headDimension }
-    /// Bytes of one layer's f16 key and value for one token.
-    public var kvBytesPerEntry: Int { kvDimension * 2 * 2 }
+    /// Bytes of one layer's keys and values for one token, as the cache stores them.
+    public var kvBytesPerEntry: Int { kvHeads * KVStorage.bytesPerEntry(headDimension: headDimension) }
     /// Bytes of every layer's f16 keys and values for one token (what a full cache costs).
     public var kvBytesPerToken: Int { layerCount * kvBytesPerEntry }
 

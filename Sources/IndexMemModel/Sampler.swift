@@ -1,25 +1,28 @@
 // IndexMem — model. Apache-2.0.
 
 import Foundation
+import IndexMemKernels
 
 // MARK: - Sampling options
 
 /// How the next token is chosen from the logits. `temperature <= 0` is greedy (argmax).
+/// The defaults (the initialiser's) are llama.cpp's, except the temperature: 0 here, so that
+/// an engine call is reproducible unless it asks for sampling; `llamaCpp` is llama.cpp's own.
 public struct SamplingOptions: Sendable, Codable, Equatable {
     /// Softmax temperature; 0 or less picks the most likely token.
-    public var temperature: Float = 0
+    public var temperature: Float
     /// Keep only the `topK` most likely tokens (0 = all).
-    public var topK: Int = 40
+    public var topK: Int
     /// Keep the smallest set whose probability reaches `topP` (1 = all).
-    public var topP: Float = 0.95
+    public var topP: Float
     /// Drop tokens less likely than `minP` x the most likely one (0 = none).
-    public var minP: Float = 0.05
+    public var minP: Float
     /// Divide positive logits (multiply negative ones) of recently seen tokens by this (1 = off).
-    public var repetitionPenalty: Float = 1
+    public var repetitionPenalty: Float
     /// How many recent tokens the repetition penalty looks at.
-    public var repetitionWindow: Int = 64
+    public var repetitionWindow: Int
     /// Random seed; the same seed and logits give the same tokens.
-    public var seed: UInt64 = 0
+    public var seed: UInt64
     /// Added to a token's logit before anything else (OpenAI's `logit_bias`); -100 or less
     /// bans the token. Optional so encoded options without it still decode.
     public var logitBias: [Int: Float]? = nil
@@ -35,7 +38,13 @@ public struct SamplingOptions: Sendable, Codable, Equatable {
         self.seed = seed
     }
 
+    /// The most likely token each time.
     public static let greedy = SamplingOptions()
+
+    /// llama.cpp's defaults (`common_params_sampling`: temperature 0.8, top-k 40, top-p 0.95,
+    /// min-p 0.05, no repetition penalty), what `indexmem generate` and the server sample with
+    /// unless told otherwise. Its seed is 0; callers draw a random one, as llama.cpp does.
+    public static let llamaCpp = SamplingOptions(temperature: 0.8)
 }
 
 // MARK: - Sampler
@@ -44,12 +53,13 @@ public struct SamplingOptions: Sendable, Codable, Equatable {
 /// min-p -> temperature -> draw. Reuses its buffers; one per sequence.
 public struct Sampler: Sendable {
     public let options: SamplingOptions
-    private var rng: Xoshiro256
+    /// The project's one seeded generator: a seed gives the same tokens on every platform.
+    private var rng: SplitMix64
     private var candidates: [(id: Int, logit: Float)] = []
 
     public init(options: SamplingOptions) {
         self.options = options
-        self.rng = Xoshiro256(seed: options.seed)
+        self.rng = SplitMix64(seed: options.seed)
     }
 
     /// Chooses the next token. `recent` are the latest tokens of the sequence (for the penalty).
@@ -110,40 +120,11 @@ public struct Sampler: Sendable {
         keep = max(1, keep)
         for i in 0..<keep { probs[i] = expf((candidates[i].logit - maxLogit) / o.temperature) }
         let sum = probs[0..<keep].reduce(0, +)
-        var r = Float(rng.nextDouble()) * sum
+        var r = Float(rng.unitDouble()) * sum
         for i in 0..<keep {
             r -= probs[i]
             if r <= 0 { return candidates[i].id }
         }
         return candidates[keep - 1].id
     }
-}
-
-/// xoshiro256** seeded through SplitMix64: small, fast, reproducible across platforms.
-public struct Xoshiro256: RandomNumberGenerator, Sendable {
-    private var s: (UInt64, UInt64, UInt64, UInt64)
-
-    public init(seed: UInt64) {
-        var x = seed
-        func splitmix() -> UInt64 {
-            x &+= 0x9e37_79b9_7f4a_7c15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-        s = (splitmix(), splitmix(), splitmix(), splitmix())
-    }
-
-    public mutating func next() -> UInt64 {
-        let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
-        let t = s.1 << 17
-        s.2 ^= s.0; s.3 ^= s.1; s.1 ^= s.2; s.0 ^= s.3
-        s.2 ^= t
-        s.3 = (s.3 << 45) | (s.3 >> 19)
-        return result
-    }
-
-    /// Uniform in [0, 1).
-    public mutating func nextDouble() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 }

@@ -74,9 +74,9 @@ package struct RequestParser: Sendable {
         }
         let resolvedMax = maxTokens ?? min(options.defaultMaxTokens, c.contextLength - prompt.count)
 
-        // MARK: Sampling (llama.cpp's server defaults: temperature 0.8, a random seed; top-k,
-        // top-p, min-p and no repetition penalty as `SamplingOptions`' own)
-        var sampling = SamplingOptions(temperature: 0.8, seed: UInt64.random(in: 0...UInt64.max))
+        // MARK: Sampling (llama.cpp's server defaults, with a random seed)
+        var sampling = SamplingOptions.llamaCpp
+        sampling.seed = UInt64.random(in: 0...UInt64.max)
         if let t = try body.double("temperature", in: 0...2) { sampling.temperature = Float(t) }
         if let p = try body.double("top_p", in: 0...1) { sampling.topP = Float(p) }
         if let k = try body.int("top_k", in: 0...c.vocabularySize) { sampling.topK = k }

@@ -15,11 +15,12 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "Prompt text.") var prompt: String?
     @Option(name: .long, help: "Read the prompt from a file.") var promptFile: String?
     @Option(name: .long, help: "Most tokens to generate.") var maxTokens: Int = 128
-    @Option(name: .long, help: "Sampling temperature (0 = greedy; llama.cpp's default 0.8).") var temperature: Float = 0.8
-    @Option(name: .long, help: "Top-k (0 = off).") var topK: Int = 40
-    @Option(name: .long, help: "Top-p (1 = off).") var topP: Float = 0.95
-    @Option(name: .long, help: "Min-p (0 = off).") var minP: Float = 0.05
-    @Option(name: .long, help: "Repetition penalty (1 = off).") var repeatPenalty: Float = 1
+    // Defaults: llama.cpp's (`SamplingOptions.llamaCpp`).
+    @Option(name: .long, help: "Sampling temperature (0 = greedy).") var temperature: Float = SamplingOptions.llamaCpp.temperature
+    @Option(name: .long, help: "Top-k (0 = off).") var topK: Int = SamplingOptions.llamaCpp.topK
+    @Option(name: .long, help: "Top-p (1 = off).") var topP: Float = SamplingOptions.llamaCpp.topP
+    @Option(name: .long, help: "Min-p (0 = off).") var minP: Float = SamplingOptions.llamaCpp.minP
+    @Option(name: .long, help: "Repetition penalty (1 = off).") var repeatPenalty: Float = SamplingOptions.llamaCpp.repetitionPenalty
     @Option(name: .long, help: "Random seed (default: a random one, as llama.cpp).") var seed: UInt64?
     @Option(name: .long, help: "System message for the chat template.") var system: String?
     @Flag(name: .long, help: "Feed the prompt as is, without the chat template (control tokens such as <|im_start|> in it are parsed).") var raw = false
