@@ -62,7 +62,7 @@ let package = Package(
             name: "indexmem",
             dependencies: ["IndexMem", "IndexMemEval", "IndexMemServer", "IndexMemLearn", "IndexMemGGUF", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "IndexMemKernelsTests", dependencies: ["IndexMemKernels"], swiftSettings: simdFlags),
-        .testTarget(name: "ArchitectureTests", dependencies: ["IndexMemTestSupport"]),
+        .testTarget(name: "ArchitectureTests", dependencies: ["IndexMem", "IndexMemTestSupport"]),
         .testTarget(name: "IndexMemSafetensorsTests", dependencies: ["IndexMemSafetensors", "IndexMemKernels"]),
         .testTarget(
             name: "IndexMemLearnTests",
@@ -74,13 +74,13 @@ let package = Package(
         .testTarget(
             name: "IndexMemTokenizerTests",
             dependencies: ["IndexMemTokenizer", "IndexMemGGUF", "IndexMemModel", "IndexMemTestSupport"]),
-        .testTarget(name: "IndexMemEvalTests", dependencies: ["IndexMemEval", "IndexMem", "IndexMemTestSupport"]),
+        .testTarget(name: "IndexMemEvalTests", dependencies: ["IndexMemEval", "IndexMem", "IndexMemCache", "IndexMemTestSupport"]),
         .testTarget(
             name: "IndexMemServerTests",
-            dependencies: ["IndexMemServer", "IndexMem", "IndexMemTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["IndexMemServer", "IndexMem", "IndexMemCache", "IndexMemTestSupport", .product(name: "Logging", package: "swift-log")],
             exclude: ["openai_client_test.py"]),
         .testTarget(
             name: "IndexMemModelTests",
-            dependencies: ["IndexMem", "IndexMemModel", "IndexMemTestSupport"]),
+            dependencies: ["IndexMem", "IndexMemModel", "IndexMemCache", "IndexMemTestSupport"]),
     ]
 )

@@ -1,10 +1,14 @@
 // IndexMem — public facade. Apache-2.0.
+//
+// What a user writes (flags, a request's fields, a sweep file): the policy as a spec string
+// and plain numbers. `resolve()` turns it, once, into a `CachePlan`, the typed and checked
+// form everything after the edge reads.
 
-import IndexMemCache
+import IndexMemModel
 
 // MARK: - Cache configuration
 
-/// How a session keeps its keys and values. Run configuration, separate from the model's.
+/// How a session keeps its keys and values, as written. Run configuration, separate from the model's.
 public struct CacheConfiguration: Sendable, Codable, Equatable {
     /// When the cache compresses.
     public enum Mode: String, Sendable, Codable, CaseIterable {
@@ -30,10 +34,6 @@ public struct CacheConfiguration: Sendable, Codable, Equatable {
     public var chunk: Int = 256
     /// The adapter file the learned policies read (nil: `adapters/<model file>.indexmem.safetensors`).
     public var adapter: String? = nil
-    /// The adapter's parameters, bound by `Engine.makeSession` (loaded once per Engine).
-    public var indexer: SharedIndexer? = nil
-
-    private enum CodingKeys: String, CodingKey { case policy, budget, ratio, mode, sinks, window, chunk, adapter }
 
     public init(policy: String = "full", budget: Int? = nil, ratio: Double? = nil, mode: Mode = .bounded,
                 sinks: Int = 4, window: Int = 64, chunk: Int = 256, adapter: String? = nil) {
@@ -47,48 +47,61 @@ public struct CacheConfiguration: Sendable, Codable, Equatable {
         self.adapter = adapter
     }
 
-    /// Names of the policies this build can run.
-    public static var availablePolicies: [String] { PolicyRegistry.names }
-
-    /// The policy this configuration names, resolved.
-    public func resolvedPolicy() throws(EngineError) -> ResolvedPolicy {
-        do { return try PolicyRegistry.resolve(policy, indexer: indexer?.parameters) } catch { throw .invalidCacheConfiguration(error.description) }
+    /// The checked plan: the policy spec parsed (the one parse), every number checked.
+    /// - Throws: the first problem, with a message a user can act on.
+    public func resolve() throws(CacheConfigurationError) -> CachePlan {
+        let resolved: CachePolicy
+        do { resolved = try CachePolicy(parsing: policy) } catch { throw .policy(error) }
+        if budget != nil && ratio != nil { throw .budgetAndRatio }
+        return try CachePlan(policy: resolved, limit: budget.map(CachePlan.Limit.tokens) ?? ratio.map(CachePlan.Limit.ratio),
+                             mode: mode, sinks: sinks, window: window, chunk: chunk, adapter: adapter)
     }
-
-    /// Whether the policy reads a trained adapter.
-    public var needsAdapter: Bool { PolicyRegistry.needsAdapter(policy) }
-
-    /// Whether the cache keeps every entry.
-    public var isFull: Bool { (try? resolvedPolicy())?.policy == nil }
 
     /// Checks the configuration and throws a message a user can act on.
-    public func validate() throws(EngineError) {
-        let resolved = try resolvedPolicy()
-        if budget != nil && ratio != nil { throw .invalidCacheConfiguration("give either a budget or a ratio, not both") }
-        if let b = budget, b <= 0 { throw .invalidCacheConfiguration("budget must be positive, got \(b)") }
-        if let r = ratio, !(r > 0 && r <= 1) { throw .invalidCacheConfiguration("ratio must be in (0, 1], got \(r)") }
-        if sinks < 0 || window < 0 { throw .invalidCacheConfiguration("sinks and window must not be negative") }
-        if chunk <= 0 || chunk > 4096 { throw .invalidCacheConfiguration("chunk must be in 1...4096, got \(chunk)") }
-        if resolved.policy == nil {
-            if budget != nil || ratio != nil {
-                throw .invalidCacheConfiguration("policy 'full' keeps every entry; a budget needs an eviction policy (e.g. --policy snapkv)")
-            }
-            return
-        }
-        guard budget != nil || ratio != nil else {
-            throw .invalidCacheConfiguration("policy '\(resolved.spec)' evicts entries: give a budget (--budget N) or a ratio (--ratio R)")
-        }
-        if let b = budget, b < sinks + window {
-            throw .invalidCacheConfiguration(
-                "budget \(b) is smaller than sinks (\(sinks)) + window (\(window)) = \(sinks + window); raise the budget or lower --sinks/--window")
-        }
-    }
+    public func validate() throws(CacheConfigurationError) { _ = try resolve() }
 
-    /// The budget for a context of `contextTokens` (from `budget`, or `ratio` of the context,
-    /// never below sinks + window); nil for the full cache.
-    public func resolvedBudget(contextTokens: Int) -> Int? {
-        if let budget { return budget }
-        if let ratio { return max(sinks + window, Int((ratio * Double(contextTokens)).rounded(.up))) }
-        return nil
+    /// Whether the policy keeps every entry. Parses the spec: code holding a plan reads `CachePlan.isFull`.
+    public var isFull: Bool { (try? CachePolicy(parsing: policy))?.isFull ?? false }
+
+    /// `CachePlan.kvBytesBound` of the resolved plan, for a one-off check.
+    public func kvBytesBound(model: ModelConfiguration, promptTokens: Int, totalTokens: Int) throws(CacheConfigurationError) -> Int {
+        try resolve().kvBytesBound(model: model, promptTokens: promptTokens, totalTokens: totalTokens)
+    }
+}
+
+// MARK: - Errors
+
+/// A cache configuration that cannot run, with a message a user can act on.
+public enum CacheConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The policy spec names no policy, or its options are wrong.
+    case policy(PolicyError)
+    case budgetAndRatio
+    case nonPositiveBudget(Int)
+    case ratioOutOfRange(Double)
+    case negativeProtection(sinks: Int, window: Int)
+    case chunkOutOfRange(Int)
+    /// A budget for the full cache, which evicts nothing.
+    case budgetWithoutEviction
+    /// An evicting policy without a budget or ratio.
+    case missingBudget(policy: String)
+    /// A budget that cannot hold the protected sinks and window.
+    case budgetBelowProtected(budget: Int, sinks: Int, window: Int)
+
+    public var description: String { "invalid cache configuration: " + reason }
+
+    public var reason: String {
+        switch self {
+        case .policy(let e): return e.description
+        case .budgetAndRatio: return "give either a budget or a ratio, not both"
+        case .nonPositiveBudget(let b): return "budget must be positive, got \(b)"
+        case .ratioOutOfRange(let r): return "ratio must be in (0, 1], got \(r)"
+        case .negativeProtection: return "sinks and window must not be negative"
+        case .chunkOutOfRange(let c): return "chunk must be in 1...4096, got \(c)"
+        case .budgetWithoutEviction:
+            return "policy 'full' keeps every entry; a budget needs an eviction policy (e.g. --policy snapkv)"
+        case .missingBudget(let p): return "policy '\(p)' evicts entries: give a budget (--budget N) or a ratio (--ratio R)"
+        case .budgetBelowProtected(let b, let s, let w):
+            return "budget \(b) is smaller than sinks (\(s)) + window (\(w)) = \(s + w); raise the budget or lower --sinks/--window"
+        }
     }
 }

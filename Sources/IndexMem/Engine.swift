@@ -1,7 +1,7 @@
 // IndexMem — public facade. Apache-2.0.
 
 import Foundation
-@_exported import IndexMemCache
+import IndexMemCache
 import IndexMemGGUF
 import IndexMemKernels
 import Synchronization
@@ -21,6 +21,8 @@ public final class Engine: @unchecked Sendable {
     public let vocabulary: TokenizerVocabulary
     public let chatTemplate: ChatTemplate?
     public let pool: ThreadPool
+    /// Tokens that end a turn: end-of-sequence plus the chat template's end-of-turn tokens.
+    public let stopTokens: Set<Int>
 
     /// Loads a GGUF model.
     /// - Parameters:
@@ -39,17 +41,45 @@ public final class Engine: @unchecked Sendable {
         chatTemplate = vocabulary.chatTemplate.flatMap { ChatTemplate(template: $0) }
             ?? ChatTemplate.fallback(architecture: configuration.architecture, vocabulary: vocabulary)
         pool = ThreadPool(threadCount: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        stopTokens = Self.stopTokens(vocabulary: vocabulary, tokenizer: tokenizer, chatTemplate: chatTemplate)
     }
 
     /// The sha256 of the model file, hex (computed on first use; reads the whole file).
     public lazy var sha256: String = SHA256.hex(of: UnsafeRawBufferPointer(start: file.bytes.base, count: file.bytes.count))
 
-    /// Opens a new sequence. A learned policy gets the adapter's parameters (loaded once).
+    /// Opens a new sequence with the plan a configuration resolves to.
+    /// - Throws: `CacheConfigurationError`, or `AdapterError` for a learned policy's adapter.
     public func makeSession(cache: CacheConfiguration = CacheConfiguration()) throws -> Session {
-        var cache = cache
-        try cache.validate()
-        if cache.needsAdapter && cache.indexer == nil { cache.indexer = try indexer(adapter: cache.adapter) }
-        return Session(engine: self, cache: cache)
+        try makeSession(cache: cache.resolve())
+    }
+
+    /// Opens a new sequence. A learned policy gets the adapter's parameters (loaded once).
+    /// - Throws: `AdapterError` for a learned policy's adapter.
+    public func makeSession(cache plan: CachePlan) throws -> Session {
+        Session(engine: self, plan: try bind(plan))
+    }
+
+    /// The plan with the adapter its learned policy reads: loaded and checked against this
+    /// model once, then shared by every plan that names it. Other plans come back as they are.
+    /// - Throws: `AdapterError` (missing, malformed, for another model, or without the variant).
+    public func bind(_ plan: CachePlan) throws -> CachePlan {
+        guard plan.needsAdapter else { return plan }
+        // A plan bound by this engine keeps its parameters; one bound elsewhere is bound again.
+        if let bound = plan.indexer, indexers.withLock({ $0[bound.path] }) === bound { return plan }
+        let shared = try indexer(adapter: plan.adapter)
+        let bound = plan.binding(shared)
+        if let learned = bound.policy.resolved.policy as? IndexerPolicy, !shared.parameters.has(learned.variant) {
+            throw AdapterError.missingIndexer(path: shared.path, variant: learned.variant.rawValue, policy: learned.spec)
+        }
+        return bound
+    }
+
+    /// Checks that a sequence of `tokens` fits the model's trained context: the one place the
+    /// context limit is checked (sessions, evaluation, the server's requests, the benchmark).
+    /// - Throws: `EngineError.promptTooLong`.
+    public func checkContext(tokens: Int) throws(EngineError) {
+        let limit = configuration.contextLength
+        guard tokens <= limit else { throw .promptTooLong(tokens: tokens, limit: limit) }
     }
 
     private let indexers = Mutex<[String: SharedIndexer]>([:])
@@ -98,8 +128,7 @@ public final class Engine: @unchecked Sendable {
         chatTemplate?.render(messages: messages, addGenerationPrompt: true)
     }
 
-    /// Tokens that end a turn: end-of-sequence plus the chat template's end-of-turn tokens.
-    public var stopTokens: Set<Int> {
+    private static func stopTokens(vocabulary: TokenizerVocabulary, tokenizer: any Tokenizer, chatTemplate: ChatTemplate?) -> Set<Int> {
         var s = Set<Int>()
         if let eos = vocabulary.eosTokenId { s.insert(eos) }
         if let template = chatTemplate {

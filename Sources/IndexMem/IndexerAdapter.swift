@@ -17,6 +17,8 @@ public enum AdapterError: Error, CustomStringConvertible, Sendable {
     case notAnAdapter(path: String, reason: String)
     case wrongModel(path: String, adapterModel: String, adapterSHA: String, model: String, modelSHA: String)
     case incompatible(path: String, reason: String)
+    /// The adapter lacks the indexer variant a policy names.
+    case missingIndexer(path: String, variant: String, policy: String)
 
     public var description: String {
         switch self {
@@ -27,6 +29,8 @@ public enum AdapterError: Error, CustomStringConvertible, Sendable {
         case .wrongModel(let p, let am, let asha, let m, let msha):
             return "adapter \(p) was trained for \(am) (sha256 \(asha.prefix(12))…), not for \(m) (sha256 \(msha.prefix(12))…)"
         case .incompatible(let p, let r): return "adapter \(p) does not fit this model: \(r)"
+        case .missingIndexer(let p, let v, let policy):
+            return "adapter \(p) holds no \(v) indexer, which policy '\(policy)' reads: train one with `indexmem train` or choose the other variant"
         }
     }
 }

@@ -1,13 +1,14 @@
 // IndexMem — public facade. Apache-2.0.
 
 import IndexMemCache
+import IndexMemModel
 
 // MARK: - KV bytes a sequence may hold
 
-extension CacheConfiguration {
-    /// The most bytes of keys and values a session with this configuration holds for one
-    /// sequence (f16 K and V, summed over layers and KV heads): what a server reserves from
-    /// its KV pool before it admits a request.
+extension CachePlan {
+    /// The most bytes of keys and values a session with this plan holds for one sequence
+    /// (f16 K and V, summed over layers and KV heads): what a server reserves from its KV
+    /// pool before it admits a request.
     ///
     /// Storage is mapped lazily (pages become resident as entries are written), so a cache
     /// costs the entries it actually holds: a sliding-window layer at most its window plus
@@ -20,14 +21,13 @@ extension CacheConfiguration {
     ///   - promptTokens: the first block fed (what a `ratio` budget is a fraction of).
     ///   - totalTokens: prompt plus the most tokens that will be generated.
     /// - Returns: bytes.
-    /// - Throws: `EngineError.invalidCacheConfiguration` for an unknown policy.
-    public func kvBytesBound(model m: ModelConfiguration, promptTokens: Int, totalTokens: Int) throws(EngineError) -> Int {
+    public func kvBytesBound(model m: ModelConfiguration, promptTokens: Int, totalTokens: Int) -> Int {
         let sequence = min(max(totalTokens, 0), m.contextLength)
-        let budget = try CacheBuilder.budget(configuration: self, contextTokens: promptTokens)
-        let entries = try CacheBuilder.layerBounds(configuration: self, model: m, budget: budget).reduce(0) { total, bound in
-            switch bound {
+        let budget = resolvedBudget(contextTokens: promptTokens)
+        let entries = CacheBuilder.layers(plan: self, model: m, budget: budget).reduce(0) { total, layer in
+            switch layer.bound {
             case .window(let window): total + min(BoundedLayerCache.slidingCapacity(window: window, chunk: chunk), sequence)
-            case .budget(let share, _, _) where mode == .bounded: total + min(share + chunk, sequence)
+            case .budget(let share) where mode == .bounded: total + min(share + chunk, sequence)
             case .budget, .full: total + sequence
             }
         }

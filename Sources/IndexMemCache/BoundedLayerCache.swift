@@ -26,6 +26,8 @@ public final class BoundedLayerCache: LayerCache {
     }
 
     public let shape: AttentionShape
+    /// Where the layer sits (its scorer and receiver were made for it).
+    public let layer: LayerContext
     public let storage: KVStorage
     /// Entries kept per KV head.
     public let budget: Int
@@ -52,13 +54,17 @@ public final class BoundedLayerCache: LayerCache {
     private let entryValue: UnsafeMutablePointer<Float>
 
     /// - Parameters:
+    ///   - layer: where the layer sits; its `shape` is the cache's.
     ///   - budget: entries kept per KV head (at least `selector.sinks + selector.window`).
     ///   - capacity: most entries held at once; `budget + chunk` for `.afterEveryBlock`, the
     ///     longest sequence for `.onCompress`.
-    public init(shape: AttentionShape, layer: Int, layerCount: Int, budget: Int, capacity: Int, selector: BudgetSelector,
+    ///   - receiver: takes every evicted entry (made for the same `layer`).
+    public init(layer: LayerContext, budget: Int, capacity: Int, selector: BudgetSelector,
                 policy: any EvictionPolicy, receiver: any EvictedEntryReceiver = DiscardingReceiver(),
                 timing: EvictionTiming = .afterEveryBlock, evictionQuantum: Int = 1) {
+        let shape = layer.shape
         self.shape = shape
+        self.layer = layer
         self.evictionQuantum = max(1, evictionQuantum)
         self.budget = budget
         self.policy = policy
@@ -67,7 +73,7 @@ public final class BoundedLayerCache: LayerCache {
         self.timing = timing
         storage = KVStorage(kvHeads: shape.kvHeads, headDimension: shape.headDimension, capacity: capacity,
                             sideDimension: policy.sideDimension)
-        scorer = policy.makeScorer(layer: layer, layerCount: layerCount, shape: shape)
+        scorer = policy.makeScorer(for: layer)
         selection = .allocate(capacity: storage.capacity)
         evicted = .allocate(capacity: storage.capacity)
         entryKey = .allocate(capacity: shape.headDimension)
@@ -84,7 +90,8 @@ public final class BoundedLayerCache: LayerCache {
 
     public var count: Int { storage.counts.max() ?? 0 }
     public var bytes: Int { storage.bytes }
-    public var auxiliaryBytes: Int { storage.counts.reduce(0, +) * storage.policyBytesPerEntry + receiver.bytes }
+    public var policyBytes: Int { storage.counts.reduce(0, +) * storage.policyBytesPerEntry }
+    public var receiverBytes: Int { receiver.bytes }
     public var signals: PolicySignals { policy.signals }
 
     public func reset() {
@@ -269,10 +276,11 @@ extension BoundedLayerCache {
     /// sums; at 16K tokens Gemma 3's decoding logits then drift by ~0.4 from llama.cpp's (as
     /// llama.cpp's own ring-buffer SWA cache, `swa_full = false`, drifts from its default).
     /// - Parameters:
+    ///   - layer: the layer (no budget applies to it: `budgetedLayer` is nil).
     ///   - window: the layer's window (`shape.slidingWindow`).
     ///   - chunk: the largest block appended at once.
-    public static func slidingWindow(shape: AttentionShape, window: Int, chunk: Int, layer: Int, layerCount: Int) -> BoundedLayerCache {
-        BoundedLayerCache(shape: shape, layer: layer, layerCount: layerCount, budget: window,
+    public static func slidingWindow(layer: LayerContext, window: Int, chunk: Int) -> BoundedLayerCache {
+        BoundedLayerCache(layer: layer, budget: window,
                           capacity: slidingCapacity(window: window, chunk: chunk), selector: BudgetSelector(sinks: 0, window: 0),
                           policy: WindowPolicy(), evictionQuantum: slidingEvictionQuantum)
     }

@@ -52,6 +52,10 @@ extension EvictedEntryReceiver {
                              numerator: UnsafeMutablePointer<Float>) -> (maxScore: Float, denominator: Double) { (-.infinity, 0) }
 }
 
+/// Makes the receiver of one layer's evicted entries (called once per budgeted layer when a
+/// session makes its caches).
+public typealias ReceiverFactory = @Sendable (LayerContext) -> any EvictedEntryReceiver
+
 /// Drops evicted entries (the default).
 public final class DiscardingReceiver: EvictedEntryReceiver {
     public init() {}

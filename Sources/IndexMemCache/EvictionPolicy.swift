@@ -64,8 +64,8 @@ public protocol EvictionPolicy: Sendable {
     var attentionQueries: Int { get }
     /// Floats kept beside each entry for the scorer (0 for none).
     var sideDimension: Int { get }
-    /// The scorer of one layer.
-    func makeScorer(layer: Int, layerCount: Int, shape: AttentionShape) -> any LayerScorer
+    /// The scorer of one layer (its shape, model layer and budgeted layer are in `layer`).
+    func makeScorer(for layer: LayerContext) -> any LayerScorer
 }
 
 extension EvictionPolicy {

@@ -44,8 +44,10 @@ public protocol LayerCache: AnyObject {
     var bytes: Int { get }
     /// The most bytes of keys and values held at any time since the last reset.
     var peakBytes: Int { get }
-    /// Bytes of policy data (positions, scores, side vectors) and evicted-entry memory.
-    var auxiliaryBytes: Int { get }
+    /// Bytes of policy data beside the entries (positions, scores, side vectors).
+    var policyBytes: Int { get }
+    /// Bytes of the evicted-entry receiver's state (a latent memory; 0 when evicted entries are dropped).
+    var receiverBytes: Int { get }
     /// Entries evicted since the last reset (summed over KV heads).
     var evictions: Int { get }
     /// The signals this cache's policy needs from the forward pass.
@@ -103,7 +105,8 @@ public struct CacheCheckpoint: Sendable {
 
 extension LayerCache {
     public var signals: PolicySignals { [] }
-    public var auxiliaryBytes: Int { 0 }
+    public var policyBytes: Int { 0 }
+    public var receiverBytes: Int { 0 }
     public var evictions: Int { 0 }
     public func compress() {}
     public func compress(toBudget budget: Int) {}

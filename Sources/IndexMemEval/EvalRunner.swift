@@ -55,7 +55,7 @@ public final class EvalRunner {
     public static func sharedPrefillKey(_ item: WorkItem) -> String? {
         guard item.cache.mode == .prefillThenCompress, item.task != PerplexityTask.name, !item.cache.isFull else { return nil }
         let c = item.cache
-        return "\(item.sampleID)|\(c.policy)|\(c.sinks)|\(c.window)|\(c.chunk)"
+        return "\(item.sampleID)|\(c.policySpec)|\(c.sinks)|\(c.window)|\(c.chunk)"
     }
 
     /// Runs prefill-then-compress items that differ only in budget from one prefill: the
@@ -70,21 +70,17 @@ public final class EvalRunner {
         let start = Date()
         let prompt = try prompt(for: first)
         try checkFits(prompt)
-        let budgets = items.map { $0.cache.budget ?? $0.cache.resolvedBudget(contextTokens: prompt.contextTokens.count)! }
-        var widest = first.cache
-        widest.ratio = nil
-        widest.budget = budgets.max()!
-        let session = try engine.makeSession(cache: widest)
-        try session.feed(prompt.contextTokens)
+        let budgets = items.map { $0.cache.resolvedBudget(contextTokens: prompt.contextTokens.count)! }
+        let session = try engine.makeSession(cache: try first.cache.withBudget(budgets.max()!))
+        try session.prefill(prompt.contextTokens)
         let shared = Date().timeIntervalSince(start) / Double(items.count)
         for (item, budget) in zip(items, budgets).sorted(by: { $0.1 > $1.1 }) {
             let t0 = Date()
             try session.compress(budget: budget)
             let mark = session.checkpoint()
             let generation = try answer(prompt, in: session)
-            let result = answerResult(item, prompt: prompt, generation: generation, report: session.cacheReport(), budget: budget,
-                                      seconds: shared + Date().timeIntervalSince(t0))
-            try onResult(result)
+            try onResult(answerResult(item, prompt: prompt, generation: generation, report: session.cacheReport(), budget: budget,
+                                      seconds: shared + Date().timeIntervalSince(t0)))
             session.rollback(to: mark)
         }
     }
@@ -96,18 +92,18 @@ public final class EvalRunner {
         let prompt = try prompt(for: item)
         try checkFits(prompt)
         let session = try engine.makeSession(cache: item.cache)
-        try session.feed(prompt.contextTokens)
-        if item.cache.mode == .prefillThenCompress { session.compress() }
+        // The context is the prompt a prefill-then-compress cache compresses; the question follows.
+        try session.prefill(prompt.contextTokens)
+        session.finishPrompt()
         let generation = try answer(prompt, in: session)
         let report = session.cacheReport()
         return answerResult(item, prompt: prompt, generation: generation, report: report, budget: report.budget,
                             seconds: Date().timeIntervalSince(start))
     }
 
+    /// Refuses a sample whose longest answer would run past the context, before any work.
     private func checkFits(_ prompt: PreparedPrompt) throws {
-        let needed = prompt.totalTokens + prompt.sample.maxNewTokens
-        let limit = engine.configuration.contextLength
-        guard needed <= limit else { throw EngineError.promptTooLong(tokens: needed, limit: limit) }
+        try engine.checkContext(tokens: prompt.totalTokens + prompt.sample.maxNewTokens)
     }
 
     /// Greedy answer to the question, after the context the session holds.
@@ -120,15 +116,11 @@ public final class EvalRunner {
     private func answerResult(_ item: WorkItem, prompt: PreparedPrompt, generation: GenerationResult, report: CacheReport,
                               budget: Int?, seconds: Double) -> EvalResult {
         let sample = prompt.sample
-        var result = EvalResult(
-            id: sample.id, task: sample.task, length: prompt.totalTokens, policy: report.policy, budget: budget,
-            ratio: item.cache.ratio, mode: item.cache.mode.rawValue,
-            score: Scoring.stringMatchAll(output: generation.text, answers: sample.answers),
-            output: generation.text, answers: sample.answers, kvBytesPeak: report.kvBytesPeak,
-            kvBytesFullCache: report.kvBytesFullCache, modelSha256: engine.sha256, seconds: seconds,
-            depth: sample.depth, sample: item.sample, seed: spec.seed, sinks: item.cache.sinks, window: item.cache.window,
-            chunk: item.cache.chunk, evictions: report.evictions, generatedTokens: generation.generatedTokens.count,
-            perplexity: nil, dataset: spec.dataset)
+        var result = resultLine(item, id: sample.id, task: sample.task, length: prompt.totalTokens, depth: sample.depth,
+                                report: report, budget: budget, seconds: seconds,
+                                score: Scoring.stringMatchAll(output: generation.text, answers: sample.answers),
+                                output: generation.text, answers: sample.answers, generatedTokens: generation.generatedTokens.count,
+                                dataset: spec.dataset)
         result.outputTokenIds = generation.generatedTokens
         if recordPrompts {
             result.contextTokenIds = prompt.contextTokens
@@ -146,15 +138,23 @@ public final class EvalRunner {
             cachedPrompt = nil
         }
         let session = try engine.makeSession(cache: item.cache)
-        try session.prepare(contextTokens: cachedTokens.count)
+        session.prepare(contextTokens: cachedTokens.count)
         let nll = try PerplexityTask.meanNLL(tokens: cachedTokens, session: session, chunk: item.cache.chunk)
         let report = session.cacheReport()
-        return EvalResult(
-            id: "\(PerplexityTask.name)-\(item.length)-\(item.sample)-s\(spec.seed)", task: PerplexityTask.name, length: cachedTokens.count,
-            policy: report.policy, budget: report.budget, ratio: item.cache.ratio, mode: item.cache.mode.rawValue,
-            score: exp(-nll), output: "", answers: [], kvBytesPeak: report.kvBytesPeak, kvBytesFullCache: report.kvBytesFullCache,
-            modelSha256: engine.sha256, seconds: Date().timeIntervalSince(start), depth: nil, sample: item.sample, seed: spec.seed,
-            sinks: item.cache.sinks, window: item.cache.window, chunk: item.cache.chunk, evictions: report.evictions,
-            generatedTokens: 0, perplexity: exp(nll), dataset: nil)
+        return resultLine(item, id: "\(PerplexityTask.name)-\(item.length)-\(item.sample)-s\(spec.seed)", task: PerplexityTask.name,
+                          length: cachedTokens.count, depth: nil, report: report, budget: report.budget,
+                          seconds: Date().timeIntervalSince(start), score: exp(-nll), perplexity: exp(nll))
+    }
+
+    /// A result line: what every line takes from the work item, the sweep and the cache report,
+    /// plus what the task measured.
+    private func resultLine(_ item: WorkItem, id: String, task: String, length: Int, depth: Double?, report: CacheReport, budget: Int?,
+                            seconds: Double, score: Double, output: String = "", answers: [String] = [], generatedTokens: Int = 0,
+                            perplexity: Double? = nil, dataset: String? = nil) -> EvalResult {
+        EvalResult(id: id, task: task, length: length, policy: report.policy, budget: budget, ratio: item.cache.ratio,
+                   mode: item.cache.mode.rawValue, score: score, output: output, answers: answers, kvBytesPeak: report.kvBytesPeak,
+                   kvBytesFullCache: report.kvBytesFullCache, modelSha256: engine.sha256, seconds: seconds, depth: depth,
+                   sample: item.sample, seed: spec.seed, sinks: item.cache.sinks, window: item.cache.window, chunk: item.cache.chunk,
+                   evictions: report.evictions, generatedTokens: generatedTokens, perplexity: perplexity, dataset: dataset)
     }
 }

@@ -64,37 +64,31 @@ public struct SweepSpec: Codable, Sendable, Equatable {
         }
     }
 
-    /// Cache settings of the sweep: the full cache once, every other policy at every budget and ratio.
-    public func cacheSettings() throws -> [CacheConfiguration] {
-        var out: [CacheConfiguration] = []
-        for policy in policies {
-            let modes = try self.modes.map { m -> CacheConfiguration.Mode in
-                guard let mode = CacheConfiguration.Mode(rawValue: m) else { throw EvalError.invalidSweep("unknown mode '\(m)'") }
-                return mode
+    /// Cache plans of the sweep: the full cache once, every other policy at every budget and
+    /// ratio. Each policy spec is parsed once here, for the whole sweep.
+    public func cacheSettings() throws -> [CachePlan] {
+        let modes = try self.modes.map { m -> CacheConfiguration.Mode in
+            guard let mode = CacheConfiguration.Mode(rawValue: m) else { throw EvalError.invalidSweep("unknown mode '\(m)'") }
+            return mode
+        }
+        var out: [CachePlan] = []
+        for text in policies {
+            let policy: CachePolicy
+            do { policy = try CachePolicy(parsing: text) } catch { throw EvalError.invalidSweep("\(text): \(CacheConfigurationError.policy(error))") }
+            func plan(_ limit: CachePlan.Limit?, _ mode: CacheConfiguration.Mode) throws -> CachePlan {
+                do { return try CachePlan(policy: policy, limit: limit, mode: mode, sinks: sinks, window: window, chunk: chunk, adapter: adapter) } catch {
+                    throw EvalError.invalidSweep("\(text): \(error)")
+                }
             }
-            let base = CacheConfiguration(policy: policy, sinks: sinks, window: window, chunk: chunk, adapter: adapter)
-            if base.isFull {
-                out.append(base)
+            if policy.isFull {
+                out.append(try plan(nil, .bounded))
                 continue
             }
-            guard !budgets.isEmpty || !ratios.isEmpty else { throw EvalError.invalidSweep("policy '\(policy)' needs budgets or ratios") }
+            guard !budgets.isEmpty || !ratios.isEmpty else { throw EvalError.invalidSweep("policy '\(text)' needs budgets or ratios") }
             for mode in modes {
-                for b in budgets {
-                    var c = base
-                    c.budget = b
-                    c.mode = mode
-                    out.append(c)
-                }
-                for r in ratios {
-                    var c = base
-                    c.ratio = r
-                    c.mode = mode
-                    out.append(c)
-                }
+                for b in budgets { out.append(try plan(.tokens(b), mode)) }
+                for r in ratios { out.append(try plan(.ratio(r), mode)) }
             }
-        }
-        for c in out {
-            do { try c.validate() } catch { throw EvalError.invalidSweep("\(c.policy): \(error)") }
         }
         return out
     }
@@ -109,15 +103,14 @@ public struct WorkItem: Sendable {
     public var length: Int
     public var sample: Int
     public var depth: Double?
-    public var cache: CacheConfiguration
+    public var cache: CachePlan
     /// The sample's id (for generated samples computed without building them).
     public var sampleID: String
 
     /// The key its result line will carry.
     public var key: WorkKey {
-        let resolved = (try? cache.resolvedPolicy().spec) ?? cache.policy
         let full = cache.isFull
-        return WorkKey(id: sampleID, policy: resolved, budget: full || cache.ratio != nil ? nil : cache.budget, ratio: cache.ratio,
+        return WorkKey(id: sampleID, policy: cache.policySpec, budget: full || cache.ratio != nil ? nil : cache.budget, ratio: cache.ratio,
                        mode: full ? "full" : cache.mode.rawValue, sinks: cache.sinks, window: cache.window, chunk: cache.chunk)
     }
 }

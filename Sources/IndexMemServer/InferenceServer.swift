@@ -30,6 +30,8 @@ public final class InferenceServer: Sendable {
     let scheduler: Scheduler
     let metrics = ServerMetrics()
     let parser: RequestParser
+    /// `options.cache`, resolved and bound once: what a request that changes nothing runs with.
+    let defaultPlan: CachePlan
     let created = Int(Date().timeIntervalSince1970)
     /// The running service group (for a shutdown started from code, as a signal would).
     private let group = Mutex<ServiceGroup?>(nil)
@@ -37,7 +39,9 @@ public final class InferenceServer: Sendable {
     /// bounded per request by `maxTokenizeBytes`; this bounds it in total).
     let textWork: WorkLimiter
 
-    /// - Throws: `APIError` for impossible options (validated cache defaults included).
+    /// - Throws: `APIError` for impossible options, `CacheConfigurationError` for impossible
+    ///   cache defaults, `AdapterError` when a learned default policy has no adapter (refused
+    ///   at start rather than on every request).
     public init(engine: Engine, options: ServerOptions) throws {
         self.engine = engine
         self.options = options
@@ -46,10 +50,10 @@ public final class InferenceServer: Sendable {
         poolBytes = options.resolvedPoolBytes(model: engine.configuration)
         guard poolBytes > 0 else { throw APIError.invalidRequest("the KV pool must be positive") }
         guard options.maxQueue >= 0, options.maxActive >= 1 else { throw APIError.invalidRequest("max queue >= 0 and max active >= 1") }
-        try options.cache.validate()
+        defaultPlan = try engine.bind(options.cache.resolve())
         scheduler = Scheduler(engine: engine, poolBytes: poolBytes, maxQueue: options.maxQueue, maxActive: options.maxActive,
                               metrics: metrics)
-        parser = RequestParser(engine: engine, options: options, modelID: modelID)
+        parser = RequestParser(engine: engine, options: options, modelID: modelID, defaultPlan: defaultPlan)
         textWork = WorkLimiter(limit: max(1, options.maxTokenizeActive), maxWaiting: options.maxQueue)
     }
 
@@ -93,10 +97,10 @@ public final class InferenceServer: Sendable {
 
     /// What the startup log says.
     func startupLine(port: Int) -> String {
-        let c = options.cache
-        let cache = c.isFull ? "full cache" : "policy \(c.policy), " + (c.budget.map { "budget \($0)" } ?? "ratio \(c.ratio ?? 0)") + ", \(c.mode.rawValue)"
-        let perRequest = (try? c.kvBytesBound(model: engine.configuration, promptTokens: engine.configuration.contextLength,
-                                               totalTokens: engine.configuration.contextLength)) ?? 0
+        let c = defaultPlan
+        let cache = c.isFull ? "full cache" : "policy \(c.policySpec), " + (c.budget.map { "budget \($0)" } ?? "ratio \(c.ratio ?? 0)") + ", \(c.mode.rawValue)"
+        let perRequest = c.kvBytesBound(model: engine.configuration, promptTokens: engine.configuration.contextLength,
+                                        totalTokens: engine.configuration.contextLength)
         let fits = perRequest > 0 ? " (\(poolBytes / perRequest) full-context requests at the default cache settings)" : ""
         return "indexmem serve: listening on http://\(options.host.contains(":") ? "[\(options.host)]" : options.host):\(port)"
             + " model \(modelID) (\(engine.path), \(engine.configuration.architecture), ctx \(engine.configuration.contextLength))"

@@ -27,13 +27,22 @@ package struct RequestParser: Sendable {
     let engine: Engine
     let options: ServerOptions
     let modelID: String
+    /// The cache plan of a request that changes nothing (`options.cache`, resolved once).
+    let defaultPlan: CachePlan
     /// Names a request may give in `model`: the id, the model's file name, its path.
     private let modelNames: Set<String>
 
-    package init(engine: Engine, options: ServerOptions, modelID: String) {
+    /// - Parameter defaultPlan: `options.cache` resolved and bound (the server does it when it
+    ///   starts, where a bad setting is its error); nil resolves it here, for settings known good.
+    package init(engine: Engine, options: ServerOptions, modelID: String, defaultPlan: CachePlan? = nil) {
         self.engine = engine
         self.options = options
         self.modelID = modelID
+        if let defaultPlan {
+            self.defaultPlan = defaultPlan
+        } else {
+            do { self.defaultPlan = try options.cache.resolve() } catch { preconditionFailure("the server's default cache settings: \(error)") }
+        }
         modelNames = [modelID, Self.fileName(engine.path), engine.path]
     }
 
@@ -69,7 +78,8 @@ package struct RequestParser: Sendable {
         // MARK: Length
         var maxTokens = try body.int("max_completion_tokens", in: 0...c.contextLength)
         if maxTokens == nil { maxTokens = try body.int("max_tokens", in: 0...c.contextLength) }
-        if prompt.count > c.contextLength || (prompt.count == c.contextLength && maxTokens != 0) {
+        // The prompt must fit, and leave a position for a token if any is asked for.
+        do { try engine.checkContext(tokens: prompt.count + (maxTokens == 0 ? 0 : 1)) } catch {
             throw .exceedsContext(promptTokens: prompt.count, contextLength: c.contextLength)
         }
         let resolvedMax = maxTokens ?? min(options.defaultMaxTokens, c.contextLength - prompt.count)
@@ -90,19 +100,8 @@ package struct RequestParser: Sendable {
 
         let stops = try stopStrings(body)
         let ignoreEndOfTurn = try body.bool("ignore_eos") ?? false
-        var cache = try cacheConfiguration(body, promptTokens: prompt.count, protectLast: lastTurnTokens)
-        if cache.needsAdapter {
-            // The engine's adapter, loaded once and shared; a missing one is the request's error, not the server's.
-            do { cache.indexer = try engine.indexer(adapter: cache.adapter) } catch {
-                throw .invalidRequest("\(error)", param: "kv_policy")
-            }
-        }
-        let reservation: Int
-        do {
-            reservation = try cache.kvBytesBound(model: c, promptTokens: prompt.count, totalTokens: prompt.count + resolvedMax)
-        } catch {
-            throw .invalidRequest(error.description, param: "kv_policy")
-        }
+        let cache = try cachePlan(body, promptTokens: prompt.count, protectLast: lastTurnTokens)
+        let reservation = cache.kvBytesBound(model: c, promptTokens: prompt.count, totalTokens: prompt.count + resolvedMax)
         return ParsedRequest(
             generation: GenerationRequest(promptTokens: prompt, maxTokens: resolvedMax, sampling: sampling, stopStrings: stops,
                                           ignoreEndOfTurn: ignoreEndOfTurn, cache: cache, reservation: reservation),
@@ -233,52 +232,52 @@ package struct RequestParser: Sendable {
 
     // MARK: - Cache settings
 
-    /// The server's defaults overridden by `kv_policy`, `kv_budget` or `kv_ratio`, `kv_mode`,
-    /// `kv_sinks`, `kv_window`. For a chat, the recent window grows to cover the last turn
-    /// (within the budget), so its template tokens are never evicted.
-    private func cacheConfiguration(_ body: JSONObject, promptTokens: Int, protectLast lastTurn: () -> Int?) throws(APIError) -> CacheConfiguration {
-        var cache = options.cache
+    /// The server's default plan overridden by `kv_policy`, `kv_budget` or `kv_ratio`,
+    /// `kv_mode`, `kv_sinks`, `kv_window`: the request's one parse of a policy spec. For a
+    /// chat, the recent window grows to cover the last turn (within the budget), so its
+    /// template tokens are never evicted. A learned policy gets the engine's adapter.
+    private func cachePlan(_ body: JSONObject, promptTokens: Int, protectLast lastTurn: () -> Int?) throws(APIError) -> CachePlan {
+        let defaults = defaultPlan
+        var policy = defaults.policy
+        var limit = defaults.limit
+        var mode = defaults.mode
+        var sinks = defaults.sinks
+        var window = defaults.window
         let budget = try body.int("kv_budget", in: 1...Int(Int32.max))
         let ratio = try body.double("kv_ratio")
         if let ratio, !(ratio > 0 && ratio <= 1) {
             throw .invalidRequest("'kv_ratio' must be in (0, 1] (the fraction of the prompt the cache keeps), got \(ratio)", param: "kv_ratio")
         }
         if budget != nil && ratio != nil { throw .invalidRequest("give either 'kv_budget' or 'kv_ratio', not both", param: "kv_budget") }
-        if let policy = try body.string("kv_policy") {
-            cache.policy = policy
-            do {
-                if try cache.resolvedPolicy().policy == nil { cache.budget = nil; cache.ratio = nil }
-            } catch { throw .invalidRequest(error.description, param: "kv_policy") }
+        if let text = try body.string("kv_policy") {
+            do { policy = try CachePolicy(parsing: text) } catch { throw .invalidRequest(error.description, param: "kv_policy") }
+            if policy.isFull { limit = nil }
         }
-        if let budget { cache.budget = budget; cache.ratio = nil }
-        if let ratio { cache.ratio = ratio; cache.budget = nil }
-        if let mode = try body.string("kv_mode") {
-            guard let m = CacheConfiguration.Mode(rawValue: mode) else {
-                throw .invalidRequest("'kv_mode' must be one of \(CacheConfiguration.Mode.allCases.map(\.rawValue).joined(separator: ", ")), got '\(mode)'",
+        if let budget { limit = .tokens(budget) }
+        if let ratio { limit = .ratio(ratio) }
+        if let text = try body.string("kv_mode") {
+            guard let m = CacheConfiguration.Mode(rawValue: text) else {
+                throw .invalidRequest("'kv_mode' must be one of \(CacheConfiguration.Mode.allCases.map(\.rawValue).joined(separator: ", ")), got '\(text)'",
                                       param: "kv_mode")
             }
-            cache.mode = m
+            mode = m
         }
-        if let s = try body.int("kv_sinks", in: 0...4096) { cache.sinks = s }
-        if let w = try body.int("kv_window", in: 0...Int(Int32.max)) { cache.window = w }
+        if let s = try body.int("kv_sinks", in: 0...4096) { sinks = s }
+        if let w = try body.int("kv_window", in: 0...Int(Int32.max)) { window = w }
+        if !policy.isFull && limit == nil {
+            throw .invalidRequest("kv_policy '\(policy.spec)' evicts entries: give 'kv_budget' (tokens) or 'kv_ratio'", param: "kv_budget")
+        }
+        var plan: CachePlan
         do {
-            if try cache.resolvedPolicy().policy != nil && cache.budget == nil && cache.ratio == nil {
-                throw APIError.invalidRequest("kv_policy '\(cache.policy)' evicts entries: give 'kv_budget' (tokens) or 'kv_ratio'",
-                                              param: "kv_budget")
-            }
-            try cache.validate()
-        } catch let e as APIError {
-            throw e
+            plan = try CachePlan(policy: policy, limit: limit, mode: mode, sinks: sinks, window: window, chunk: defaults.chunk,
+                                 adapter: defaults.adapter, receiver: defaults.receiver)
         } catch {
             // Name the field the request used for the budget.
-            throw .invalidRequest("\(error)", param: ratio != nil ? "kv_ratio" : "kv_budget")
+            throw .invalidRequest(error.description, param: ratio != nil ? "kv_ratio" : "kv_budget")
         }
-        // A budget (validated above) implies an evicting policy.
-        if let resolved = cache.resolvedBudget(contextTokens: promptTokens), let lastTurn = lastTurn() {
-            // Budget is fixed; the window may take what the sinks leave.
-            cache.window = max(cache.window, min(lastTurn, resolved - cache.sinks))
-            if cache.ratio != nil { cache.budget = resolved; cache.ratio = nil }
-        }
-        return cache
+        // The engine's adapter, loaded once and shared; a missing one is the request's error, not the server's.
+        do { plan = try engine.bind(plan) } catch { throw .invalidRequest("\(error)", param: "kv_policy") }
+        if !plan.isFull, let lastTurn = lastTurn() { plan.protectRecent(lastTurn, contextTokens: promptTokens) }
+        return plan
     }
 }

@@ -7,7 +7,7 @@
 // are read, and is the one place where KV memory is allocated and freed.
 //
 // Admission: a request reserves the most KV bytes its cache can hold
-// (`CacheConfiguration.kvBytesBound`) from the global pool before it gets a session; one
+// (`CachePlan.kvBytesBound`) from the global pool before it gets a session; one
 // that does not fit waits in a bounded FIFO queue (no overtaking, so a large request is not
 // starved); a full queue refuses at once. A cancelled request (client gone) is dropped at
 // the next step: its session is released and its reservation returned.
@@ -26,7 +26,8 @@ package struct GenerationRequest: Sendable {
     var stopStrings: [String]
     /// Generate past the end-of-turn token (llama.cpp's `ignore_eos`), up to `maxTokens`.
     var ignoreEndOfTurn: Bool = false
-    package var cache: CacheConfiguration
+    /// The request's cache plan (resolved and bound by the parser).
+    package var cache: CachePlan
     /// KV bytes reserved from the pool for this request.
     package var reservation: Int
 }
@@ -66,10 +67,10 @@ final class GenerationJob: @unchecked Sendable {
     private let cutByShutdownFlag = Atomic<Bool>(false)
 
     var session: Session?
-    var sampler: Sampler
+    /// Set when the prompt is read.
+    var decoding: Decoding?
     var text: TextStream
     var fed = 0
-    var completionTokens = 0
     var admitted: UInt64 = 0
     var prefillDone: UInt64 = 0
     var served: UInt64 = 0
@@ -79,7 +80,6 @@ final class GenerationJob: @unchecked Sendable {
     init(request: GenerationRequest, tokenizer: any Tokenizer, events: AsyncStream<JobEvent>.Continuation) {
         self.request = request
         self.events = events
-        sampler = Sampler(options: request.sampling)
         text = TextStream(tokenizer: tokenizer, stops: request.stopStrings)
     }
 
@@ -91,6 +91,10 @@ final class GenerationJob: @unchecked Sendable {
         markCancelled()
     }
     var isPrefilling: Bool { fed < request.promptTokens.count }
+    var completionTokens: Int { decoding?.generated.count ?? 0 }
+    var generation: GenerationOptions {
+        GenerationOptions(maxTokens: request.maxTokens, sampling: request.sampling, stopAtEndOfTurn: !request.ignoreEndOfTurn)
+    }
 }
 
 // MARK: - Scheduler
@@ -114,15 +118,12 @@ final class Scheduler: @unchecked Sendable {
     /// Average seconds a request holds its reservation (for `Retry-After`).
     private var averageJobSeconds = 5.0
 
-    private let stopTokens: Set<Int>
-
     init(engine: Engine, poolBytes: Int, maxQueue: Int, maxActive: Int, metrics: ServerMetrics) {
         self.engine = engine
         self.poolBytes = poolBytes
         self.maxQueue = maxQueue
         self.maxActive = maxActive
         self.metrics = metrics
-        stopTokens = engine.stopTokens
         metrics.setPool(bytes: poolBytes)
     }
 
@@ -329,14 +330,14 @@ final class Scheduler: @unchecked Sendable {
         guard !job.isCancelled else { return }  // retired by the round
         do {
             let session = try engine.makeSession(cache: job.request.cache)
-            try session.prepare(contextTokens: job.request.promptTokens.count)
+            session.prepare(contextTokens: job.request.promptTokens.count)
             job.session = session
         } catch {
             fail(job, error)
         }
     }
 
-    /// One step: a prefill chunk, or one generated token.
+    /// One step of the session's own stepping: a prefill chunk, or one generated token.
     private func step(_ job: GenerationJob) {
         guard let session = job.session else { return }
         let start = DispatchTime.now().uptimeNanoseconds
@@ -345,28 +346,27 @@ final class Scheduler: @unchecked Sendable {
         do {
             if job.isPrefilling {
                 let n = min(job.request.cache.chunk, prompt.count - job.fed)
-                try session.feed(Array(prompt[job.fed..<(job.fed + n)]))
+                try session.prefill(Array(prompt[job.fed..<(job.fed + n)]))
                 job.fed += n
                 metrics.promptTokens(n)
                 if !job.isPrefilling {
-                    if job.request.cache.mode == .prefillThenCompress && !session.compressed { session.compress() }
+                    session.finishPrompt()
                     job.prefillDone = DispatchTime.now().uptimeNanoseconds
-                    if job.request.maxTokens == 0 || session.remainingPositions == 0 { complete(job, reason: "length") }
+                    job.decoding = session.startDecoding(job.generation)
+                    if let reason = job.decoding?.finishReason { complete(job, reason: reason.rawValue) }
                 }
                 return
             }
-            let next = session.sampleNext(with: &job.sampler)
-            if !job.request.ignoreEndOfTurn && stopTokens.contains(next) { complete(job, reason: "stop"); return }
-            job.completionTokens += 1
+            // In place: the sampler's buffers are not copied per token.
+            guard let next = try session.decodeStep(&job.decoding!) else {
+                complete(job, reason: (job.decoding?.finishReason ?? .stop).rawValue)
+                return
+            }
             metrics.generatedTokens(1)
             let (piece, stopped) = job.text.append(next)
             if !piece.isEmpty { job.events.yield(.text(piece)) }
             if stopped { complete(job, reason: "stop"); return }
-            if job.completionTokens >= job.request.maxTokens || session.remainingPositions <= 0 {
-                complete(job, reason: "length")
-                return
-            }
-            try session.feed([next])
+            if let reason = job.decoding?.finishReason { complete(job, reason: reason.rawValue) }
         } catch {
             fail(job, error)
         }

@@ -25,17 +25,15 @@ struct BenchCommand: ParsableCommand {
             return n
         }
         guard gen >= 0 else { throw ValidationError("--gen must not be negative") }
-        let cacheConfiguration = try cache.configuration()
+        let cachePlan = try cache.plan()
         let engine = try model.loadEngine(progress: !json)
         let source = try BenchText.load(path: textFile)
         var corpus = engine.tokenize(source)
         guard !corpus.isEmpty else { throw ValidationError("the benchmark text tokenizes to nothing") }
         while corpus.count < (lengths.max() ?? 0) { corpus += corpus }
         for n in lengths {
-            guard n + gen <= engine.configuration.contextLength else {
-                throw ValidationError("\(n) prompt + \(gen) generated tokens exceed the model's context of \(engine.configuration.contextLength)")
-            }
-            let session = try engine.makeSession(cache: cacheConfiguration)
+            try engine.checkContext(tokens: n + gen)
+            let session = try engine.makeSession(cache: cachePlan)
             let result = try session.generate(
                 prompt: Array(corpus.prefix(n)),
                 options: GenerationOptions(maxTokens: gen + 1, sampling: .greedy, stopAtEndOfTurn: false),

@@ -30,7 +30,7 @@ struct EvalRunCommand: ParsableCommand {
     var dataset: String?
     @Option(name: .long, help: "Task names.") var task: String?
     @Option(name: .long, help: "Prompt lengths in tokens.") var length: String?
-    @Option(name: .long, help: "Policy specs (full, window, h2o, tova, snapkv, pyramid, knorm, random, ...).") var policy: String?
+    @Option(name: .long, help: "Policy specs (\(CachePolicy.available.map(\.name).joined(separator: ", "))).") var policy: String?
     @Option(name: .long, help: "Budgets in tokens per layer and KV head.") var budget: String?
     @Option(name: .long, help: "Budgets as fractions of the context.") var ratio: String?
     @Option(name: .long, help: "Modes: bounded, prefill-then-compress.") var mode: String?

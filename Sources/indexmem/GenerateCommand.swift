@@ -36,7 +36,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let cacheConfiguration = try cache.configuration()
+        let cachePlan = try cache.plan()
         var text = prompt ?? ""
         if let promptFile {
             guard let data = FileManager.default.contents(atPath: promptFile) else {
@@ -60,7 +60,7 @@ struct GenerateCommand: ParsableCommand {
         guard !promptIds.isEmpty else { throw ValidationError("the prompt is empty") }
         let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                        repetitionPenalty: repeatPenalty, seed: seed ?? UInt64.random(in: 0...UInt64.max))
-        let session = try engine.makeSession(cache: cacheConfiguration)
+        let session = try engine.makeSession(cache: cachePlan)
         let result = try session.generate(
             prompt: promptIds, options: GenerationOptions(maxTokens: maxTokens, sampling: sampling),
             progress: json ? nil : Terminal.progress("prefill")

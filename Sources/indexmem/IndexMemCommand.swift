@@ -11,7 +11,8 @@ struct IndexMemCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "indexmem",
         abstract: "Run GGUF language models with a bounded KV cache.",
-        subcommands: [GenerateCommand.self, InfoCommand.self, BenchCommand.self, EvalCommand.self, TrainCommand.self, ServeCommand.self])
+        subcommands: [GenerateCommand.self, InfoCommand.self, BenchCommand.self, EvalCommand.self, TrainCommand.self, ServeCommand.self,
+                      PoliciesCommand.self])
 }
 
 // MARK: - Shared argument groups
@@ -56,7 +57,7 @@ struct ModelArguments: ParsableArguments {
 }
 
 struct CacheArguments: ParsableArguments {
-    @Option(name: .long, help: "Eviction policy, NAME[:opt=val,...] (\(PolicyRegistry.builtIn.map(\.name).joined(separator: ", "))).")
+    @Option(name: .long, help: "Eviction policy, NAME[:opt=val,...] (\(CachePolicy.available.map(\.name).joined(separator: ", ")); see `indexmem policies`).")
     var policy: String = "full"
 
     @Option(name: .long, help: "KV entries kept per layer and KV head.")
@@ -80,15 +81,17 @@ struct CacheArguments: ParsableArguments {
     @Option(name: .long, help: "Indexer adapter for --policy indexmem / indexmem-static (default: adapters/<model file>.indexmem.safetensors).")
     var adapter: String?
 
+    /// The options as given (the server resolves them itself).
     func configuration() throws -> CacheConfiguration {
         guard let m = CacheConfiguration.Mode(rawValue: mode) else {
             throw ValidationError("--mode must be one of: \(CacheConfiguration.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let c = CacheConfiguration(policy: policy, budget: budget, ratio: ratio, mode: m, sinks: sinks, window: window, chunk: chunk,
-                                   adapter: adapter)
-        try c.validate()
-        return c
+        return CacheConfiguration(policy: policy, budget: budget, ratio: ratio, mode: m, sinks: sinks, window: window, chunk: chunk,
+                                  adapter: adapter)
     }
+
+    /// The options resolved: the command's one parse of the policy spec.
+    func plan() throws -> CachePlan { try configuration().resolve() }
 }
 
 // MARK: - Terminal
@@ -131,7 +134,7 @@ extension CacheReport {
     var json: [String: Any] {
         ["policy": policy, "mode": mode, "budget": budget.map { $0 as Any } ?? NSNull(),
          "kv_bytes": kvBytes, "kv_bytes_peak": kvBytesPeak, "kv_bytes_full_cache": kvBytesFullCache,
-         "memory_bytes": memoryBytes, "evictions": evictions, "entries": entries,
+         "memory_bytes": memoryBytes, "policy_bytes": policyBytes, "evictions": evictions, "entries": entries,
          "sliding_layers": slidingLayers, "sliding_window": slidingWindow.map { $0 as Any } ?? NSNull(),
          "budgeted_layers": budgetedLayers, "indexer_bytes": indexerBytes]
     }

@@ -86,9 +86,8 @@ struct ServeCommand: AsyncParsableCommand {
         options.defaultMaxTokens = defaultMaxTokens
         options.modelAlias = alias
         options.shutdownGraceSeconds = shutdownGrace
+        // Resolved once by the server (a learned default policy without its adapter is refused there).
         let engine = try model.loadEngine(progress: true)
-        // A learned default policy: refuse to start without its adapter rather than fail every request.
-        if options.cache.needsAdapter { _ = try engine.indexer(adapter: options.cache.adapter) }
         let server = try InferenceServer(engine: engine, options: options)
         try await server.run()
     }

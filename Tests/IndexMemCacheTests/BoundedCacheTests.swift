@@ -23,7 +23,7 @@ struct BoundedCacheTests {
     @Test("never holds more than budget after a block; peak bytes <= (budget + chunk) entries", arguments: policyNames)
     func bounded(spec: String) throws {
         let budget = 40, chunk = 16
-        let cache = BoundedLayerCache(shape: testShape, layer: 0, layerCount: 1, budget: budget, capacity: budget + chunk,
+        let cache = BoundedLayerCache(layer: .standalone(testShape), budget: budget, capacity: budget + chunk,
                                       selector: BudgetSelector(sinks: 4, window: 8), policy: policy(named: spec))
         var stream = SyntheticStream(shape: testShape, seed: 1)
         for step in 0..<30 {
@@ -44,7 +44,7 @@ struct BoundedCacheTests {
     @Test("every evicted entry reaches the receiver exactly once, with its key and value", arguments: policyNames)
     func receiverExactlyOnce(spec: String) throws {
         let receiver = RecordingReceiver(headDimension: testShape.headDimension)
-        let cache = BoundedLayerCache(shape: testShape, layer: 0, layerCount: 1, budget: 24, capacity: 24 + 8,
+        let cache = BoundedLayerCache(layer: .standalone(testShape), budget: 24, capacity: 24 + 8,
                                       selector: BudgetSelector(sinks: 2, window: 4), policy: policy(named: spec), receiver: receiver)
         var stream = SyntheticStream(shape: testShape, seed: 2)
         var blocks: [SyntheticStream.Block] = []
@@ -79,7 +79,7 @@ struct BoundedCacheTests {
             var shape = testShape
             shape.slidingWindow = window
             let full = FullLayerCache(shape: shape, capacity: 256)
-            let bounded = BoundedLayerCache(shape: shape, layer: 0, layerCount: 1, budget: 200, capacity: 256,
+            let bounded = BoundedLayerCache(layer: .standalone(shape), budget: 200, capacity: 256,
                                             selector: BudgetSelector(sinks: 4, window: 8), policy: policy(named: spec), timing: timing)
             var stream = SyntheticStream(shape: shape, seed: 3)
             for step in 0..<12 {
@@ -95,7 +95,7 @@ struct BoundedCacheTests {
     func exactMemoryEqualsFull() throws {
         let receiver = ExactMemoryReceiver(kvHeads: testShape.kvHeads, headDimension: testShape.headDimension)
         let full = FullLayerCache(shape: testShape, capacity: 512)
-        let bounded = BoundedLayerCache(shape: testShape, layer: 0, layerCount: 1, budget: 24, capacity: 24 + 16,
+        let bounded = BoundedLayerCache(layer: .standalone(testShape), budget: 24, capacity: 24 + 16,
                                         selector: BudgetSelector(sinks: 2, window: 4), policy: H2OPolicy(), receiver: receiver)
         var stream = SyntheticStream(shape: testShape, seed: 4)
         var worst: Float = 0
@@ -123,7 +123,7 @@ struct BoundedCacheTests {
             func reset() {}
         }
         func outputs(_ receiver: any EvictedEntryReceiver) -> [Float] {
-            let cache = BoundedLayerCache(shape: testShape, layer: 0, layerCount: 1, budget: 20, capacity: 36,
+            let cache = BoundedLayerCache(layer: .standalone(testShape), budget: 20, capacity: 36,
                                           selector: BudgetSelector(sinks: 2, window: 4), policy: WindowPolicy(), receiver: receiver)
             var stream = SyntheticStream(shape: testShape, seed: 5)
             var out: [Float] = []

@@ -52,7 +52,7 @@ struct IndexerPolicyTests {
         for pool in [0, 2] {
             let policy = IndexerPolicy(parameters: Self.parameters(), variant: .writeTime, pool: pool)
             let storage = KVStorage(kvHeads: 1, headDimension: 2, capacity: 32, sideDimension: policy.sideDimension)
-            let scorer = policy.makeScorer(layer: 0, layerCount: 1, shape: Self.shape)
+            let scorer = policy.makeScorer(for: .standalone(Self.shape))
             Self.append(raw.map { [$0, 0, 0, 0] }, from: 0, scorer: scorer, storage: storage)
             let expected: [Float] = raw.indices.map { j in
                 (max(0, j - pool)...min(raw.count - 1, j + pool)).map { raw[$0] + 0.5 }.max()!
@@ -65,7 +65,7 @@ struct IndexerPolicyTests {
     func poolingByPosition() {
         let policy = IndexerPolicy(parameters: Self.parameters(), variant: .writeTime, pool: 1)
         let storage = KVStorage(kvHeads: 1, headDimension: 2, capacity: 32, sideDimension: policy.sideDimension)
-        let scorer = policy.makeScorer(layer: 0, layerCount: 1, shape: Self.shape)
+        let scorer = policy.makeScorer(for: .standalone(Self.shape))
         Self.append([[0], [9], [0], [0], [0]].map { $0 + [0, 0, 0] }, from: 0, scorer: scorer, storage: storage)
         // Evict position 3 (slot 3): the last entry (position 4) moves into slot 3.
         [3].withUnsafeBufferPointer { storage.remove(head: 0, sortedSlots: $0) }
@@ -81,7 +81,7 @@ struct IndexerPolicyTests {
         let rate = 0.25
         let policy = IndexerPolicy(parameters: Self.parameters(), variant: .queryAware, rate: rate)
         let storage = KVStorage(kvHeads: 1, headDimension: 2, capacity: 32, sideDimension: policy.sideDimension)
-        let scorer = policy.makeScorer(layer: 0, layerCount: 1, shape: Self.shape)
+        let scorer = policy.makeScorer(for: .standalone(Self.shape))
         // Entry keys (h0, h1); queries (h2, h3) with weight h0.
         let first: [[Float]] = [[1, 0, 2, 0], [0, 1, 0, 0]]
         Self.append(first, from: 0, scorer: scorer, storage: storage)

@@ -16,7 +16,7 @@ struct LatentMemoryTests {
     }
 
     func run(_ receiver: any EvictedEntryReceiver, budget: Int) -> [[Float]] {
-        let cache = BoundedLayerCache(shape: testShape, layer: 0, layerCount: 1, budget: budget, capacity: budget + 16,
+        let cache = BoundedLayerCache(layer: .standalone(testShape), budget: budget, capacity: budget + 16,
                                       selector: BudgetSelector(sinks: 2, window: 4), policy: H2OPolicy(), receiver: receiver)
         var stream = SyntheticStream(shape: testShape, seed: 8)
         return (0..<10).map { step in cache.run(stream.next(step < 5 ? 16 : 1), pool: pool2) }

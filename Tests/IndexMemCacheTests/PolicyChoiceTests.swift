@@ -22,7 +22,7 @@ func handBuilt(positions: Range<Int>, key: (Int) -> [Float], query: (Int) -> [Fl
 func axis(_ i: Int, _ length: Float) -> [Float] { (0..<8).map { $0 == i ? length : 0 } }
 
 func cache(_ policy: any EvictionPolicy, budget: Int, capacity: Int = 64, sinks: Int = 1, window: Int = 2) -> BoundedLayerCache {
-    BoundedLayerCache(shape: unitShape, layer: 0, layerCount: 1, budget: budget, capacity: capacity,
+    BoundedLayerCache(layer: .standalone(unitShape), budget: budget, capacity: capacity,
                       selector: BudgetSelector(sinks: sinks, window: window), policy: policy)
 }
 

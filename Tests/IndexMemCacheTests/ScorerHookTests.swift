@@ -15,7 +15,7 @@ struct HiddenDotPolicy: EvictionPolicy {
     var spec: String { "test-hidden-dot" }
     var signals: PolicySignals { .hiddenStates }
     var sideDimension: Int { 2 }
-    func makeScorer(layer: Int, layerCount: Int, shape: AttentionShape) -> any LayerScorer { Scorer() }
+    func makeScorer(for layer: LayerContext) -> any LayerScorer { Scorer() }
 
     final class Scorer: LayerScorer {
         var blockRefreshes = 0
@@ -46,7 +46,7 @@ struct ScorerHookTests {
     @Test("side vectors follow their entries through evictions; blocks re-score every entry from hidden states")
     func sideVectorsAndBlockRefresh() throws {
         let policy = HiddenDotPolicy()
-        let cache = BoundedLayerCache(shape: unitShape, layer: 0, layerCount: 1, budget: 8, capacity: 16,
+        let cache = BoundedLayerCache(layer: .standalone(unitShape), budget: 8, capacity: 16,
                                       selector: BudgetSelector(sinks: 1, window: 2), policy: policy)
         // Hidden state of position p: (p, -p) for even p, (-p, p) for odd p.
         func block(_ range: Range<Int>, direction: Float) -> SyntheticStream.Block {

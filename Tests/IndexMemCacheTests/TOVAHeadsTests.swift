@@ -16,7 +16,7 @@ struct LegacyTOVAPolicy: EvictionPolicy {
     var spec: String { "legacy-tova" }
     var signals: PolicySignals { .attention }
     var attentionQueries: Int { 1 }
-    func makeScorer(layer: Int, layerCount: Int, shape: AttentionShape) -> any LayerScorer { Scorer() }
+    func makeScorer(for layer: LayerContext) -> any LayerScorer { Scorer() }
 
     final class Scorer: LayerScorer {
         func score(new batch: AppendBatch, head: Int, slots: Range<Int>, storage: KVStorage) {
@@ -47,7 +47,7 @@ struct TOVAHeadsTests {
 
     static func boundedCache(_ policy: any EvictionPolicy, shape: AttentionShape = testShape,
                              timing: BoundedLayerCache.EvictionTiming = .afterEveryBlock) -> BoundedLayerCache {
-        BoundedLayerCache(shape: shape, layer: 0, layerCount: 1, budget: budget, capacity: timing == .afterEveryBlock ? budget + chunk : 512,
+        BoundedLayerCache(layer: .standalone(shape), budget: budget, capacity: timing == .afterEveryBlock ? budget + chunk : 512,
                           selector: BudgetSelector(sinks: 4, window: 8), policy: policy, timing: timing)
     }
 
@@ -128,7 +128,7 @@ struct TOVAHeadsTests {
     func handBuiltTwoHeads() {
         let shape = AttentionShape(queryHeads: 2, kvHeads: 2, headDimension: 8, scale: 1)
         func kept(_ heads: TOVAPolicy.Heads) -> [[Int32]] {
-            let c = BoundedLayerCache(shape: shape, layer: 0, layerCount: 1, budget: 4, capacity: 32,
+            let c = BoundedLayerCache(layer: .standalone(shape), budget: 4, capacity: 32,
                                       selector: BudgetSelector(sinks: 1, window: 2), policy: TOVAPolicy(heads: heads))
             c.run(Self.twoHeadBlock(), pool: pool2)
             return (0..<2).map { c.storage.heldPositions(head: $0) }
@@ -145,7 +145,7 @@ struct TOVAHeadsTests {
         let zero = [Float](repeating: 0, count: 8)
         for p in [0, 1, 2, 3] as [Int32] { storage.append(head: 0, key: zero, value: zero, position: p) }
         for p in [0, 2, 1, 4] as [Int32] { storage.append(head: 1, key: zero, value: zero, position: p) }
-        let scorer = TOVAPolicy(heads: .layer).makeScorer(layer: 0, layerCount: 1, shape: shape)
+        let scorer = TOVAPolicy(heads: .layer).makeScorer(for: .standalone(shape))
         let a: [Float] = [0.5, 0.25, 0.125, 0.0625], b: [Float] = [1, 2, 4, 8]
         scorer.refresh(head: 0, attention: a, queries: 1, storage: storage)
         scorer.refresh(head: 1, attention: b, queries: 1, storage: storage)

@@ -8,6 +8,7 @@
 
 import Foundation
 import IndexMem
+import IndexMemCache
 import IndexMemGGUF
 import IndexMemKernels
 import IndexMemModel

@@ -7,6 +7,7 @@
 
 import Foundation
 import IndexMem
+import IndexMemCache
 import IndexMemServer
 import IndexMemTestSupport
 import Testing

@@ -251,7 +251,7 @@ enum HTTPTestClient {
 /// Prepares `session` for `prompt` and feeds it chunk by chunk, as the scheduler does;
 /// `afterChunk` runs after each chunk.
 func prefillInChunks(_ session: Session, _ prompt: [Int], chunk: Int, afterChunk: () -> Void = {}) throws {
-    try session.prepare(contextTokens: prompt.count)
+    session.prepare(contextTokens: prompt.count)
     var fed = 0
     while fed < prompt.count {
         let n = min(chunk, prompt.count - fed)

@@ -24,12 +24,18 @@
 // MARK: - h2o
 
 public struct H2OPolicy: EvictionPolicy {
+    public static let definition = PolicyDefinition(
+        name: "h2o", summary: "accumulated attention (H2O)",
+        keeps: "most attention accumulated so far: summed, not averaged, over every query and the KV head's query-head group (H2O's rule; kvpress's ObservedAttentionPress averages)",
+        readsAttention: "all queries"
+    ) { _ throws(PolicyError) in ResolvedPolicy(scorer: H2OPolicy()) }
+
     public init() {}
     public var spec: String { "h2o" }
     public var signals: PolicySignals { .attention }
     public var attentionQueries: Int { .max }
 
-    public func makeScorer(layer: Int, layerCount: Int, shape: AttentionShape) -> any LayerScorer { Scorer() }
+    public func makeScorer(for layer: LayerContext) -> any LayerScorer { Scorer() }
 
     final class Scorer: LayerScorer {
         func score(new batch: AppendBatch, head: Int, slots: Range<Int>, storage: KVStorage) {

@@ -143,8 +143,10 @@ public struct IndexerPolicy: EvictionPolicy {
                           headDimension: shape.headDimension).map { "the adapter does not fit: " + $0 }
     }
 
-    public func makeScorer(layer: Int, layerCount: Int, shape: AttentionShape) -> any LayerScorer {
+    /// Parameters are per budgeted layer (`context.budgetedLayer`), not per model layer.
+    public func makeScorer(for context: LayerContext) -> any LayerScorer {
         guard let parameters else { preconditionFailure("indexer policy used without parameters (the facade binds them)") }
+        guard let layer = context.budgetedLayer else { preconditionFailure("indexer policy on a layer no budget applies to") }
         precondition(layer < parameters.layerCount, "indexer has \(parameters.layerCount) layers, asked for layer \(layer)")
         switch variant {
         case .writeTime: return WriteTimeScorer(parameters: parameters, layer: layer, pool: pool)
@@ -334,5 +336,30 @@ final class QueryAwareScorer: LayerScorer {
             }
         }
         pooling.apply(head: head, storage: storage, rawOffset: keyDimension)
+    }
+}
+
+// MARK: - Names and options
+
+extension IndexerPolicy {
+    /// `indexmem` (the better variant), `indexmem-query` and `indexmem-static`.
+    public static let definitions: [PolicyDefinition] = [
+        definition(name: "indexmem", variant: defaultVariant,
+                   summary: "IndexMem's learned indexer, the better variant (needs an adapter)",
+                   keeps: "IndexMem's learned indexer, the variant that scored better (today `indexmem-query`; see below; needs an adapter)"),
+        definition(name: "indexmem-query", variant: .queryAware, summary: "IndexMem's learned query-aware indexer (needs an adapter)",
+                   keeps: "IndexMem's learned query-aware indexer (see below; needs an adapter)"),
+        definition(name: "indexmem-static", variant: .writeTime, summary: "IndexMem's learned write-time indexer (needs an adapter)",
+                   keeps: "IndexMem's learned write-time indexer (see below; needs an adapter)"),
+    ]
+
+    private static func definition(name: String, variant: IndexerParameters.Variant, summary: String, keeps: String) -> PolicyDefinition {
+        let pool = PolicyOption("pool", .integer(default: defaultPool, range: 0...64), help: "positions whose best score an entry shares")
+        let rate = PolicyOption("rate", .number(default: defaultRate, range: 0...1), help: "moving-average rate per token")
+        return PolicyDefinition(name: name, summary: summary, keeps: keeps, options: variant == .queryAware ? [rate, pool] : [pool]) {
+            arguments throws(PolicyError) in
+            let rate = variant == .queryAware ? try arguments.double("rate") : defaultRate
+            return ResolvedPolicy(scorer: IndexerPolicy(parameters: nil, variant: variant, rate: rate, pool: try arguments.int("pool")))
+        }
     }
 }

@@ -8,12 +8,16 @@
 // MARK: - knorm
 
 public struct KNormPolicy: EvictionPolicy {
+    public static let definition = PolicyDefinition(name: "knorm", summary: "lowest key norm", keeps: "lowest key L2 norm") {
+        _ throws(PolicyError) in ResolvedPolicy(scorer: KNormPolicy())
+    }
+
     public init() {}
     public var spec: String { "knorm" }
     public var signals: PolicySignals { [] }
 
-    public func makeScorer(layer: Int, layerCount: Int, shape: AttentionShape) -> any LayerScorer {
-        Scorer(kvHeads: shape.kvHeads, headDimension: shape.headDimension)
+    public func makeScorer(for layer: LayerContext) -> any LayerScorer {
+        Scorer(kvHeads: layer.shape.kvHeads, headDimension: layer.shape.headDimension)
     }
 
     final class Scorer: LayerScorer {

@@ -10,13 +10,19 @@ import IndexMemKernels
 // MARK: - random
 
 public struct RandomPolicy: EvictionPolicy {
+    public static let definition = PolicyDefinition(
+        name: "random", summary: "uniform random", keeps: "uniform random (the baseline)",
+        options: [PolicyOption("seed", .integer(default: 0, range: 0...Int.max), help: "seed of the scores")]
+    ) { arguments throws(PolicyError) in ResolvedPolicy(scorer: RandomPolicy(seed: UInt64(try arguments.int("seed")))) }
+
     public let seed: UInt64
     public init(seed: UInt64 = 0) { self.seed = seed }
     public var spec: String { seed == 0 ? "random" : "random:seed=\(seed)" }
     public var signals: PolicySignals { [] }
 
-    public func makeScorer(layer: Int, layerCount: Int, shape: AttentionShape) -> any LayerScorer {
-        Scorer(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(layer) &+ 1)
+    /// Each budgeted layer draws its own stream (a layer outside any budget never evicts by score).
+    public func makeScorer(for layer: LayerContext) -> any LayerScorer {
+        Scorer(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(layer.budgetedLayer ?? layer.modelLayer) &+ 1)
     }
 
     final class Scorer: LayerScorer {

@@ -18,17 +18,35 @@
 // MARK: - snapkv
 
 public struct SnapKVPolicy: EvictionPolicy {
+    /// kvpress's SnapKVPress defaults (the paper's observation window and pooling kernel).
+    public static let defaultWindow = 64
+    public static let defaultKernel = 5
+
+    public static let definition = PolicyDefinition(
+        name: "snapkv", summary: "pooled attention of an observation window (SnapKV)",
+        keeps: "pooled attention of the last `window` queries (SnapKV), per KV head over its query-head group (as kvpress)",
+        readsAttention: "last `window` queries",
+        options: [
+            PolicyOption("window", .integer(default: defaultWindow, range: 1...4096), help: "queries that observe"),
+            PolicyOption("kernel", .integer(default: defaultKernel, range: 1...63), help: "width of the pooling over positions"),
+        ]
+    ) { arguments throws(PolicyError) in
+        ResolvedPolicy(scorer: SnapKVPolicy(window: try arguments.int("window"), kernel: try arguments.int("kernel")))
+    }
+
     public let window: Int
     public let kernel: Int
-    public init(window: Int = 64, kernel: Int = 5) {
+    public init(window: Int = SnapKVPolicy.defaultWindow, kernel: Int = SnapKVPolicy.defaultKernel) {
         self.window = window
         self.kernel = kernel
     }
-    public var spec: String { window == 64 && kernel == 5 ? "snapkv" : "snapkv:window=\(window),kernel=\(kernel)" }
+    public var spec: String {
+        window == Self.defaultWindow && kernel == Self.defaultKernel ? "snapkv" : "snapkv:window=\(window),kernel=\(kernel)"
+    }
     public var signals: PolicySignals { .attention }
     public var attentionQueries: Int { window }
 
-    public func makeScorer(layer: Int, layerCount: Int, shape: AttentionShape) -> any LayerScorer {
+    public func makeScorer(for layer: LayerContext) -> any LayerScorer {
         Scorer(window: window, kernel: kernel)
     }
 

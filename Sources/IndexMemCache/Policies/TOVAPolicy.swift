@@ -36,28 +36,31 @@ public struct TOVAPolicy: EvictionPolicy {
         case group
     }
 
-    public let heads: Heads
+    /// The published choice (the paper's code, kvpress).
+    public static let defaultHeads = Heads.layer
 
-    public init(heads: Heads = .layer) { self.heads = heads }
-
-    /// The policy a spec names (`tova`, `tova:heads=group`); the registry checks the option names.
-    public init(spec: PolicySpec) throws(PolicyError) {
-        guard let text = spec.options["heads"] else { self.init(); return }
-        guard let heads = Heads(rawValue: text.lowercased()) else {
-            throw .invalidValue(policy: spec.name, option: "heads", value: text,
-                                expected: Heads.allCases.map(\.rawValue).joined(separator: " or "))
-        }
-        self.init(heads: heads)
+    public static let definition = PolicyDefinition(
+        name: "tova", summary: "attention of the newest query (TOVA)",
+        keeps: "most attention from the newest query (TOVA). `heads=layer` (default): averaged over all query heads of the layer, one score per position shared by every KV head, so all heads keep the same positions (the paper's and kvpress's choice); `heads=group`: each KV head scored by its own query-head group",
+        readsAttention: "newest query",
+        options: [PolicyOption("heads", .choice(default: defaultHeads.rawValue, among: Heads.allCases.map(\.rawValue)),
+                               help: "whose attention scores an entry")]
+    ) { arguments throws(PolicyError) in
+        ResolvedPolicy(scorer: TOVAPolicy(heads: Heads(rawValue: try arguments.choice("heads"))!))
     }
 
-    public var spec: String { heads == .layer ? "tova" : "tova:heads=\(heads.rawValue)" }
+    public let heads: Heads
+
+    public init(heads: Heads = TOVAPolicy.defaultHeads) { self.heads = heads }
+
+    public var spec: String { heads == Self.defaultHeads ? "tova" : "tova:heads=\(heads.rawValue)" }
     public var signals: PolicySignals { .attention }
     public var attentionQueries: Int { 1 }
 
-    public func makeScorer(layer: Int, layerCount: Int, shape: AttentionShape) -> any LayerScorer {
+    public func makeScorer(for layer: LayerContext) -> any LayerScorer {
         switch heads {
         case .group: return GroupSumScorer()
-        case .layer: return LayerMeanScorer(shape: shape)
+        case .layer: return LayerMeanScorer(shape: layer.shape)
         }
     }
 

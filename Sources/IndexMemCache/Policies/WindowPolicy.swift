@@ -11,11 +11,15 @@
 // MARK: - window
 
 public struct WindowPolicy: EvictionPolicy {
+    public static let definition = PolicyDefinition(
+        name: "window", summary: "StreamingLLM: sinks + most recent", keeps: "StreamingLLM: sinks + most recent"
+    ) { _ throws(PolicyError) in ResolvedPolicy(scorer: WindowPolicy()) }
+
     public init() {}
     public var spec: String { "window" }
     public var signals: PolicySignals { [] }
 
-    public func makeScorer(layer: Int, layerCount: Int, shape: AttentionShape) -> any LayerScorer { Scorer() }
+    public func makeScorer(for layer: LayerContext) -> any LayerScorer { Scorer() }
 
     final class Scorer: LayerScorer {
         func score(new batch: AppendBatch, head: Int, slots: Range<Int>, storage: KVStorage) {
