@@ -346,7 +346,7 @@ extension IndexerPolicy {
     public static let definitions: [PolicyDefinition] = [
         definition(name: "indexmem", variant: defaultVariant,
                    summary: "IndexMem's learned indexer, the better variant (needs an adapter)",
-                   keeps: "IndexMem's learned indexer, the variant that scored better (today `indexmem-query`; see below; needs an adapter)"),
+                   keeps: "IndexMem's learned indexer, the variant that scored better (today `\(IndexerPolicy(parameters: nil, variant: defaultVariant).spec)`; see below; needs an adapter)"),
         definition(name: "indexmem-query", variant: .queryAware, summary: "IndexMem's learned query-aware indexer (needs an adapter)",
                    keeps: "IndexMem's learned query-aware indexer (see below; needs an adapter)"),
         definition(name: "indexmem-static", variant: .writeTime, summary: "IndexMem's learned write-time indexer (needs an adapter)",
