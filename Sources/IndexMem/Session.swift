@@ -2,7 +2,7 @@
 //
 // A session owns the stepping of one sequence: `prefill` the prompt (in chunks if the caller
 // wants to interleave other work), `finishPrompt` (compresses in prefill-then-compress mode),
-// then `decodeStep` until it returns nil. `generate` is these steps in a loop; the server's
+// `startDecoding`, then `decodeStep` until it returns nil. `generate` is these steps in a loop; the server's
 // scheduler and the evaluation runner take the same steps, so the decode loop and the context
 // limit live here only.
 
