@@ -1,7 +1,11 @@
 // IndexMem — learning. Apache-2.0.
 //
 // `indexmem train`: teacher passes over deterministic training sequences, layer-local fits,
-// one adapter file. Resumable: the statistics accumulated so far are checkpointed every few
+// one adapter file. The write-time indexer is fitted listwise by default (Adam on the KL
+// between the teacher's attention over a sequence's entries and the softmax of the scores:
+// only the top of the ranking decides what stays, and ridge regression on the log target
+// spent itself on the bulk; on the development samples the listwise fit kept more needles),
+// with the closed-form ridge fit kept as `--static-fit ridge`. Resumable: the statistics accumulated so far are checkpointed every few
 // sequences (atomically), and a resumed run adds the same sequences in the same order, so it
 // ends with the same adapter as an uninterrupted one. Layers can be trained apart
 // (`layers`), on different machines, and joined with `mergeAdapters`.
@@ -32,8 +36,15 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var validationEvery = 5
     /// Ridge strengths tried.
     public var lambdas: [Double] = [1e-3, 1e-2, 1e-1, 1, 10]
-    /// Target of the write-time fit: `max` (largest future attention) or `mean`.
-    public var target = "max"
+    /// Target of the write-time fit: `question` (largest attention from the sequence's final
+    /// request), `max` (largest future attention) or `mean`.
+    public var target = "question"
+    /// How the write-time indexer is fitted: `ridge` (closed form, log target) or `listwise`
+    /// (Adam on KL(teacher || softmax(score)) over each sequence's entries).
+    public var staticFit = "listwise"
+    /// Listwise fit: Adam steps per sequence and peak learning rate.
+    public var staticSteps = 16
+    public var staticLearningRate: Float = 1e-3
     public var checkpointEvery = 4
     /// Query-aware indexer: heads, key dimension, queries sampled per block, peak learning rate.
     public var indexerHeads = 2
@@ -47,7 +58,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
 
     /// What must match for a checkpoint to be resumed.
     var fingerprint: String {
-        "seq=\(sequences) len=\(length) block=\(block) window=\(window) sinks=\(sinks) seed=\(seed) layers=\(layers.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "all") val=\(validationEvery) target=\(target) heads=\(indexerHeads) key=\(keyDimension) q=\(queriesPerBlock) lr=\(learningRate) steps=\(stepsPerBlock)"
+        "recipe=\(TrainingSampleMaker.recipeVersion) seq=\(sequences) len=\(length) block=\(block) window=\(window) sinks=\(sinks) seed=\(seed) layers=\(layers.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "all") val=\(validationEvery) target=\(target) fit=\(staticFit)\(staticFit == "listwise" ? " fitsteps=\(staticSteps) fitlr=\(staticLearningRate)" : "") heads=\(indexerHeads) key=\(keyDimension) q=\(queriesPerBlock) lr=\(learningRate) steps=\(stepsPerBlock)"
     }
 }
 
@@ -91,11 +102,17 @@ public final class IndexerTrainer {
             QueryIndexerWeights(heads: options.indexerHeads, keyDimension: options.keyDimension, hidden: c.embeddingDimension,
                                 seed: options.seed &+ 0x5EED &+ UInt64(layer))
         }
-        var state = try Checkpoint.load(directory: checkpointDir, fingerprint: options.fingerprint, layers: range, fresh: fresh)
+        let staticCount = c.kvHeads * features
+        var state = try Checkpoint.load(directory: checkpointDir, fingerprint: options.fingerprint, layers: range, fresh: fresh,
+                                        staticCount: staticCount)
             ?? Checkpoint(next: 0, tokens: 0,
                           train: range.map { _ in NormalEquations(features: features, outputs: c.kvHeads) },
                           validation: range.map { _ in NormalEquations(features: features, outputs: c.kvHeads) },
-                          query: fresh, adam: fresh.map { AdamState(count: $0.count) })
+                          query: fresh, adam: fresh.map { AdamState(count: $0.count) },
+                          listwise: range.map { _ in [Float](repeating: 0, count: staticCount) },
+                          listwiseAdam: range.map { _ in AdamState(count: staticCount) })
+        let listwise = options.staticFit == "listwise"
+        var listwiseLoss = [Float](repeating: 0, count: range.count)
         let blocksPerSequence = max(1, (options.length + options.block - 1) / options.block - 1)
         let totalSteps = options.sequences * blocksPerSequence * options.stepsPerBlock
         if state.next > 0 { log("train: resuming from \(checkpointDir) at sequence \(state.next)/\(options.sequences)") }
@@ -105,10 +122,13 @@ public final class IndexerTrainer {
         while state.next < options.sequences {
             if let stopAfter, doneHere >= stopAfter { return false }
             let index = state.next
-            let (kind, tokens) = maker.sample(seed: options.seed, index: index)
-            let records = try TeacherPass.run(engine: engine, tokens: tokens, block: options.block, window: options.window, layers: range)
+            let sequence = maker.sample(seed: options.seed, index: index)
+            let kind = sequence.kind, tokens = sequence.tokens
+            let records = try TeacherPass.run(engine: engine, tokens: tokens, requestStart: sequence.requestStart, block: options.block,
+                                              window: options.window, layers: range)
             let held = options.validationEvery > 0 && index % options.validationEvery == options.validationEvery - 1
-            for record in records {
+            // The ridge fit's statistics (the listwise fit steps below, with the query-aware indexer's).
+            for record in records where !listwise {
                 let slot = record.budgetedLayer - range.lowerBound
                 let (columns, targets, rows) = staticRows(record)
                 if held { state.validation[slot].add(columns: columns, targets: targets, count: rows, pool: engine.pool) }
@@ -117,7 +137,12 @@ public final class IndexerTrainer {
             // Query-aware indexer: Adam steps on this sequence's blocks (held-out ones only measure), one layer per thread.
             var losses = [Float](repeating: 0, count: records.count)
             var counts = [Int](repeating: 0, count: records.count)
+            var staticLosses = [Float](repeating: 0, count: records.count)
             let examplesSeed = options.seed &+ UInt64(index) &* 7919
+            let staticTotal = options.sequences * options.staticSteps
+            state.listwise.withUnsafeMutableBufferPointer { staticWeights in
+            state.listwiseAdam.withUnsafeMutableBufferPointer { staticAdam in
+            staticLosses.withUnsafeMutableBufferPointer { staticLossOut in
             state.query.withUnsafeMutableBufferPointer { weights in
                 state.adam.withUnsafeMutableBufferPointer { adam in
                     losses.withUnsafeMutableBufferPointer { lossOut in
@@ -136,13 +161,22 @@ public final class IndexerTrainer {
                                             adam[slot].update(&weights[slot].flat, gradient: gradient, rate: rate)
                                         }
                                     }
+                                    if listwise {
+                                        staticLossOut[i] = self.listwiseSteps(record, weights: &staticWeights[slot], adam: &staticAdam[slot],
+                                                                              steps: held ? 0 : self.options.staticSteps, total: staticTotal)
+                                    }
                                 }
                             }
                         }
                     }
                 }
             }
+            }
+            }
+            }
+            if listwise && held { for (i, r) in records.enumerated() { listwiseLoss[r.budgetedLayer - range.lowerBound] += staticLosses[i] } }
             let meanLoss = zip(losses, counts).reduce(0) { $0 + ($1.1 > 0 ? $1.0 / Float($1.1) : 0) } / Float(max(records.count, 1))
+            let staticNote = listwise ? String(format: ", static KL %.3f", staticLosses.reduce(0, +) / Float(max(records.count, 1) * c.kvHeads)) : ""
             state.next += 1
             state.tokens += tokens.count
             doneHere += 1
@@ -150,8 +184,8 @@ public final class IndexerTrainer {
             let elapsed = Date().timeIntervalSince(start)
             let rate = Double(tokensHere) / max(elapsed, 1e-9)
             let left = Double(options.sequences - state.next) * elapsed / Double(doneHere)
-            log(String(format: "train: sequence %d/%d (%@, %d tokens%@) indexer KL %.4f, %.0f tokens/s, ETA %@", state.next, options.sequences,
-                       kind.rawValue, tokens.count, held ? ", held out" : "", meanLoss, rate, Self.duration(left)))
+            log(String(format: "train: sequence %d/%d (%@, %d tokens, request at %d%@) indexer KL %.4f%@, %.0f tokens/s, ETA %@", state.next, options.sequences,
+                       kind.rawValue, tokens.count, sequence.requestStart, held ? ", held out" : "", meanLoss, staticNote, rate, Self.duration(left)))
             progress?(state.next, options.sequences, rate, left)
             if state.next % options.checkpointEvery == 0 || state.next == options.sequences {
                 try state.save(directory: checkpointDir, fingerprint: options.fingerprint, layers: range)
@@ -160,7 +194,11 @@ public final class IndexerTrainer {
         // Fit: choose the ridge strength per layer on the held-out sequences, refit on all.
         var weights: [[Float]] = []
         var choices: [String] = []
-        for (slot, layer) in range.enumerated() {
+        for (slot, layer) in range.enumerated() where listwise {
+            weights.append(state.listwise[slot])
+            log(String(format: "train: layer %d: listwise fit, held-out KL summed over sequences %.4f (this run)", layer, listwiseLoss[slot]))
+        }
+        for (slot, layer) in range.enumerated() where !listwise {
             let train = state.train[slot], validation = state.validation[slot]
             var best = (lambda: options.lambdas[0], error: Double.infinity)
             if validation.rows > 0 {
@@ -182,7 +220,8 @@ public final class IndexerTrainer {
         parameters.keyProjection = state.query.map(\.key)
         parameters.headWeights = state.query.map(\.headWeights)
         var metadata = baseMetadata(command: command, tokens: state.tokens)
-        metadata["ridge_lambdas"] = choices.joined(separator: ",")
+        metadata["static_fit"] = options.staticFit
+        if !listwise { metadata["ridge_lambdas"] = choices.joined(separator: ",") }
         metadata["elapsed_seconds"] = String(format: "%.0f", Date().timeIntervalSince(start))
         if range != 0..<budgetedLayerCount {
             metadata["partial_layers"] = "\(range.lowerBound)-\(range.upperBound - 1)"
@@ -196,7 +235,8 @@ public final class IndexerTrainer {
 
     /// Features (column-major) and targets of one layer's entries that later queries read.
     func staticRows(_ r: LayerRecord) -> (columns: [Float], targets: [Float], rows: Int) {
-        let rows = (0..<r.tokens).filter { $0 >= options.sinks && r.futureQueries[$0] > 0 }
+        let asked = options.target == "question"
+        let rows = (0..<r.tokens).filter { $0 >= options.sinks && (asked ? $0 < r.requestStart - options.window : r.futureQueries[$0] > 0) }
         let n = rows.count, d = r.hiddenDimension, kw = r.kvHeads * r.headDimension, p = d + kw + 1
         var columns = [Float](repeating: 0, count: p * n)
         var targets = [Float](repeating: 0, count: r.kvHeads * n)
@@ -205,11 +245,60 @@ public final class IndexerTrainer {
             for f in 0..<kw { columns[(d + f) * n + i] = r.plainKeys[j * kw + f] }
             columns[(p - 1) * n + i] = 1
             for g in 0..<r.kvHeads {
-                let y = options.target == "mean" ? r.futureSum[g][j] / Float(r.futureQueries[j]) : r.futureMax[g][j]
+                let y = asked ? r.requestMax[g][j]
+                    : options.target == "mean" ? r.futureSum[g][j] / Float(r.futureQueries[j]) : r.futureMax[g][j]
                 targets[g * n + i] = logf(y + 1e-4)
             }
         }
         return (columns, targets, n)
+    }
+
+    /// Listwise fit of one layer's write-time weights on one sequence: `steps` Adam steps on
+    /// each KV head's KL loss (0: only measure). Returns the loss before the steps, summed over heads.
+    func listwiseSteps(_ r: LayerRecord, weights: inout [Float], adam: inout AdamState, steps: Int, total: Int) -> Float {
+        let asked = options.target == "question"
+        let rows = (0..<r.tokens).filter { $0 >= options.sinks && (asked ? $0 < r.requestStart - options.window : r.futureQueries[$0] > 0) }
+        let n = rows.count, d = r.hiddenDimension, kw = r.kvHeads * r.headDimension, p = d + kw + 1
+        guard n > 1 else { return 0 }
+        var x = [Float](repeating: 0, count: n * p)
+        for (i, j) in rows.enumerated() {
+            x.replaceSubrange((i * p)..<(i * p + d), with: r.hidden[(j * d)..<((j + 1) * d)])
+            x.replaceSubrange((i * p + d)..<(i * p + d + kw), with: r.plainKeys[(j * kw)..<((j + 1) * kw)])
+            x[i * p + p - 1] = 1
+        }
+        var teachers = [[Float]](repeating: [], count: r.kvHeads)
+        for g in 0..<r.kvHeads {
+            var t = rows.map { j in asked ? r.requestMax[g][j] : options.target == "mean" ? r.futureSum[g][j] / Float(max(1, r.futureQueries[j])) : r.futureMax[g][j] }
+            let sum = t.reduce(0, +)
+            if sum > 0 { for i in t.indices { t[i] /= sum } }
+            teachers[g] = sum > 0 ? t : []
+        }
+        var gradient = [Float](repeating: 0, count: weights.count)
+        var scratch = [Float](repeating: 0, count: n)
+        var first: Float = 0
+        for step in 0...steps {
+            var loss: Float = 0
+            x.withUnsafeBufferPointer { xs in
+                weights.withUnsafeBufferPointer { w in
+                    gradient.withUnsafeMutableBufferPointer { g in
+                        scratch.withUnsafeMutableBufferPointer { s in
+                            for head in 0..<r.kvHeads where !teachers[head].isEmpty {
+                                loss += teachers[head].withUnsafeBufferPointer { t in
+                                    ListwiseStaticLoss.lossAndGradient(weights: w.baseAddress! + head * p, features: xs.baseAddress!, rows: n,
+                                                                       featureCount: p, teacher: t.baseAddress!,
+                                                                       gradient: g.baseAddress! + head * p, scratch: s.baseAddress!)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if step == 0 { first = loss }
+            if step == steps { break }
+            let rate = AdamState.rate(peak: options.staticLearningRate, step: adam.step, total: total)
+            adam.update(&weights, gradient: gradient, rate: rate)
+        }
+        return first
     }
 
     /// The query-aware indexer's examples of one layer: for every block with blocks after it,
@@ -251,7 +340,7 @@ public final class IndexerTrainer {
             "architecture": c.architecture, "model_layers": c.globalLayers.map(String.init).joined(separator: ","),
             "block": String(options.block), "window": String(options.window), "sinks": String(options.sinks),
             "sequence_length": String(options.length), "sequences": String(options.sequences), "seed": String(options.seed),
-            "target": options.target, "data_recipe": "text/recall/repeat samples over \(corpus.files.map { ($0 as NSString).lastPathComponent }.joined(separator: ","))",
+            "target": options.target, "data_recipe": "v\(TrainingSampleMaker.recipeVersion) text/recall(every fact asked)/repeat samples over \(corpus.files.map { ($0 as NSString).lastPathComponent }.joined(separator: ","))",
             "data_sha256": corpus.sha256, "data_bytes": String(corpus.bytes), "data_tokens": String(tokens),
             "command": command, "created": ISO8601DateFormatter().string(from: Date()),
         ]
@@ -311,6 +400,9 @@ struct Checkpoint {
     var validation: [NormalEquations]
     var query: [QueryIndexerWeights]
     var adam: [AdamState]
+    /// Listwise write-time weights (kvHeads * features) and their Adam state, per layer.
+    var listwise: [[Float]]
+    var listwiseAdam: [AdamState]
 
     /// Writes the statistics into a fresh directory, then renames it over the old one.
     func save(directory: String, fingerprint: String, layers: Range<Int>) throws {
@@ -328,6 +420,9 @@ struct Checkpoint {
             var step = Int64(adam[slot].step)
             withUnsafeBytes(of: &step) { data.append(contentsOf: $0) }
             for array in [query[slot].flat, adam[slot].first, adam[slot].second] { array.withUnsafeBytes { data.append(contentsOf: $0) } }
+            var staticStep = Int64(listwiseAdam[slot].step)
+            withUnsafeBytes(of: &staticStep) { data.append(contentsOf: $0) }
+            for array in [listwise[slot], listwiseAdam[slot].first, listwiseAdam[slot].second] { array.withUnsafeBytes { data.append(contentsOf: $0) } }
             try data.write(to: URL(fileURLWithPath: "\(temporary)/layer-\(layer).bin"))
         }
         let state: [String: Any] = ["next": next, "tokens": tokens, "fingerprint": fingerprint]
@@ -339,7 +434,8 @@ struct Checkpoint {
         try? fm.removeItem(atPath: old)
     }
 
-    static func load(directory: String, fingerprint: String, layers: Range<Int>, fresh: [QueryIndexerWeights]) throws -> Checkpoint? {
+    static func load(directory: String, fingerprint: String, layers: Range<Int>, fresh: [QueryIndexerWeights],
+                     staticCount: Int) throws -> Checkpoint? {
         let stateURL = URL(fileURLWithPath: "\(directory)/state.json")
         guard let data = try? Data(contentsOf: stateURL) else { return nil }
         guard let state = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
@@ -351,6 +447,7 @@ struct Checkpoint {
         }
         var train: [NormalEquations] = [], validation: [NormalEquations] = []
         var query: [QueryIndexerWeights] = [], adam: [AdamState] = []
+        var listwise: [[Float]] = [], listwiseAdam: [AdamState] = []
         for (slot, layer) in layers.enumerated() {
             guard let bytes = try? Data(contentsOf: URL(fileURLWithPath: "\(directory)/layer-\(layer).bin")) else {
                 throw LearnError.checkpoint("\(directory) has no statistics of layer \(layer)")
@@ -383,7 +480,14 @@ struct Checkpoint {
             moments.second = try read(weights.count, Float.self)
             query.append(weights)
             adam.append(moments)
+            var staticMoments = AdamState(count: staticCount)
+            staticMoments.step = Int(try read(1, Int64.self)[0])
+            listwise.append(try read(staticCount, Float.self))
+            staticMoments.first = try read(staticCount, Float.self)
+            staticMoments.second = try read(staticCount, Float.self)
+            listwiseAdam.append(staticMoments)
         }
-        return Checkpoint(next: next, tokens: tokens, train: train, validation: validation, query: query, adam: adam)
+        return Checkpoint(next: next, tokens: tokens, train: train, validation: validation, query: query, adam: adam,
+                          listwise: listwise, listwiseAdam: listwiseAdam)
     }
 }

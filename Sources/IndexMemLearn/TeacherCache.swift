@@ -9,7 +9,10 @@
 //     blocks after its own;
 //   * per entry and KV head, the largest and the summed attention it receives from queries
 //     that come after its own block and more than `window` positions later (the queries that
-//     read it once bounded mode may evict it): the write-time indexer's target.
+//     read it once bounded mode may evict it): the write-time indexer's `max` and `mean` targets;
+//   * per entry and KV head, the largest attention it receives from the sequence's final request
+//     (its question and answer, from `requestStart` on): the `question` target, what a cache
+//     must still hold when the question comes.
 // Attention runs with the engine's own kernel, so the model's outputs are the full cache's.
 
 import IndexMemCache
@@ -24,6 +27,8 @@ final class TeacherCache: LayerCache {
     let hiddenDimension: Int
     /// Queries closer than this to an entry do not count towards its future attention.
     let window: Int
+    /// First position of the final request (question and answer) of the sequence.
+    let requestStart: Int
     private(set) var tokensSeen = 0
 
     /// (tokens, hidden) normalised layer inputs and (tokens, kvHeads * headDimension) keys before RoPE.
@@ -36,21 +41,24 @@ final class TeacherCache: LayerCache {
     /// (threads, kvHeads, capacity) running maxima and sums of future attention.
     private var futureMax: UnsafeMutablePointer<Float>
     private var futureSum: UnsafeMutablePointer<Float>
+    private var requestMax: UnsafeMutablePointer<Float>
     private var threadMass: UnsafeMutablePointer<Float>
     private let threads: Int
     private var scratch: UnsafeMutablePointer<Float>
     private let perThread: Int
 
-    init(shape: AttentionShape, capacity: Int, hiddenDimension: Int, window: Int, threads: Int) {
+    init(shape: AttentionShape, capacity: Int, hiddenDimension: Int, window: Int, requestStart: Int, threads: Int) {
         self.shape = shape
         self.capacity = capacity
         self.hiddenDimension = hiddenDimension
         self.window = window
+        self.requestStart = requestStart
         self.threads = threads
         storage = KVStorage(kvHeads: shape.kvHeads, headDimension: shape.headDimension, capacity: capacity)
         let n = threads * shape.kvHeads * storage.capacity
         futureMax = .allocate(capacity: n); futureMax.initialize(repeating: 0, count: n)
         futureSum = .allocate(capacity: n); futureSum.initialize(repeating: 0, count: n)
+        requestMax = .allocate(capacity: n); requestMax.initialize(repeating: 0, count: n)
         threadMass = .allocate(capacity: n); threadMass.initialize(repeating: 0, count: n)
         // Per thread: probabilities (capacity + 32), group sum (capacity), rounded query and output.
         perThread = 2 * storage.capacity + 32 + 2 * shape.headDimension
@@ -58,7 +66,7 @@ final class TeacherCache: LayerCache {
     }
 
     deinit {
-        futureMax.deallocate(); futureSum.deallocate(); threadMass.deallocate(); scratch.deallocate()
+        futureMax.deallocate(); futureSum.deallocate(); requestMax.deallocate(); threadMass.deallocate(); scratch.deallocate()
     }
 
     var count: Int { storage.counts[0] }
@@ -79,9 +87,9 @@ final class TeacherCache: LayerCache {
                 output: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         let d = shape.headDimension, qh = shape.queryHeads, group = shape.groupSize, kvh = shape.kvHeads
         let cap = storage.capacity, scale = shape.scale, storage = self.storage
-        let blockStart = Int(qp[0]), window = self.window
+        let blockStart = Int(qp[0]), window = self.window, requestStart = self.requestStart
         let base = scratch, perThread = self.perThread
-        let fMax = futureMax, fSum = futureSum, mass = threadMass
+        let fMax = futureMax, fSum = futureSum, rMax = requestMax, mass = threadMass
         precondition(pool.threadCount <= threads)
         pool.parallelForWithThread(tokens * kvh) { thread, range in
             let probabilities = base + thread * perThread
@@ -108,6 +116,12 @@ final class TeacherCache: LayerCache {
                         s[j] += a
                     }
                 }
+                // The final request reads entries before it that bounded mode may have evicted by then.
+                let asked = Int(qp[t]) >= requestStart ? min(requestStart, hi - 1 - window) : 0
+                if asked > 0 {
+                    let m = rMax + offset
+                    for j in 0..<asked where groupSum[j] > m[j] { m[j] = groupSum[j] }
+                }
             }
         }
         // The block's mass, summed over threads.
@@ -123,16 +137,18 @@ final class TeacherCache: LayerCache {
 
     /// Per KV head, the largest and the summed future attention of every entry, and how many
     /// queries counted towards each entry.
-    func futureAttention() -> (max: [[Float]], sum: [[Float]], queries: [Int]) {
+    func futureAttention() -> (max: [[Float]], sum: [[Float]], queries: [Int], request: [[Float]]) {
         let kvh = shape.kvHeads, cap = storage.capacity, n = tokensSeen
         var maxima = [[Float]](repeating: [Float](repeating: 0, count: n), count: kvh)
-        var sums = maxima
+        var sums = maxima, requested = maxima
         for g in 0..<kvh {
             for thread in 0..<threads {
-                let m = futureMax + (thread * kvh + g) * cap, s = futureSum + (thread * kvh + g) * cap
+                let offset = (thread * kvh + g) * cap
+                let m = futureMax + offset, s = futureSum + offset, r = requestMax + offset
                 for j in 0..<n {
                     maxima[g][j] = max(maxima[g][j], m[j])
                     sums[g][j] += s[j]
+                    requested[g][j] = max(requested[g][j], r[j])
                 }
             }
         }
@@ -142,7 +158,7 @@ final class TeacherCache: LayerCache {
             let nextBlock = blockStarts.first { $0 > j } ?? n
             queries[j] = max(0, n - max(nextBlock, j + window + 1))
         }
-        return (maxima, sums, queries)
+        return (maxima, sums, queries, requested)
     }
 
     func checkpoint() -> CacheCheckpoint { preconditionFailure("the teacher cache does not roll back") }

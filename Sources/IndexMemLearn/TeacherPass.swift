@@ -29,12 +29,16 @@ struct LayerRecord {
     var futureMax: [[Float]]
     var futureSum: [[Float]]
     var futureQueries: [Int]
+    /// First position of the final request, and per KV head and entry the largest attention
+    /// the request pays it (0 for entries it cannot read from outside the window).
+    var requestStart: Int
+    var requestMax: [[Float]]
 }
 
 enum TeacherPass {
     /// Runs `tokens` through the model and returns the records of the budgeted layers whose
     /// index is in `layers`.
-    static func run(engine: Engine, tokens: [Int], block: Int, window: Int, layers: Range<Int>) throws -> [LayerRecord] {
+    static func run(engine: Engine, tokens: [Int], requestStart: Int, block: Int, window: Int, layers: Range<Int>) throws -> [LayerRecord] {
         let c = engine.configuration
         let budgeted = c.globalLayers
         var teachers: [Int: TeacherCache] = [:]
@@ -42,7 +46,7 @@ enum TeacherPass {
             let shape = c.attentionShape(layer: layer)
             if let index = budgeted.firstIndex(of: layer), layers.contains(index) {
                 let t = TeacherCache(shape: shape, capacity: tokens.count, hiddenDimension: c.embeddingDimension, window: window,
-                                     threads: engine.pool.threadCount)
+                                     requestStart: requestStart, threads: engine.pool.threadCount)
                 teachers[index] = t
                 return t
             }
@@ -56,7 +60,8 @@ enum TeacherPass {
             return LayerRecord(budgetedLayer: index, tokens: tokens.count, hiddenDimension: c.embeddingDimension,
                                kvHeads: c.kvHeads, headDimension: c.headDimension, hidden: t.hidden, plainKeys: t.plainKeys,
                                blockStarts: t.blockStarts, blockMass: t.blockMass, futureMax: future.max,
-                               futureSum: future.sum, futureQueries: future.queries)
+                               futureSum: future.sum, futureQueries: future.queries, requestStart: requestStart,
+                               requestMax: future.request)
         }
     }
 }

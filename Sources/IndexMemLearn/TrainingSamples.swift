@@ -3,9 +3,9 @@
 // Training sequences for the indexer, made deterministically from a seed and a corpus of
 // long natural text (scripts/fetch_training_data.sh; never the evaluation haystacks):
 //   * `text`: a window of the corpus as is;
-//   * `recall`: the window with one to three facts stated once at random depths, a question
-//     about one of them at the end and its answer (a chat turn), so that the answer's queries
-//     reach back to the fact;
+//   * `recall`: the window with one to three facts stated once at random depths, questions
+//     about all of them at the end and their answers (a chat turn), so that the answer's
+//     queries reach back to every fact (a cache cannot know which fact will be asked);
 //   * `repeat`: a short passage early on, text, then a request to repeat it and the passage
 //     again (long-range copying).
 // The facts' wording, names and objects are our own and differ from the evaluation tasks'
@@ -71,6 +71,8 @@ struct TrainingSampleMaker {
     let corpus: TrainingCorpus
     /// Tokens per sequence (at most).
     let length: Int
+    /// Changes whenever the samples a seed gives change (checkpoints of another version are not resumed).
+    static let recipeVersion = 2
 
     static let colors = ["amber", "cobalt", "crimson", "ivory", "jade", "ochre", "scarlet", "silver", "teal", "violet"]
     static let objects = ["suitcase", "telescope", "violin", "briefcase", "lantern", "typewriter", "compass", "kettle", "camera", "globe"]
@@ -113,24 +115,37 @@ struct TrainingSampleMaker {
         return out
     }
 
-    /// Sample `index` of a run seeded with `seed`: its kind and tokens.
-    func sample(seed: UInt64, index: Int) -> (SampleKind, [Int]) {
+    /// One training sequence: its tokens and where its final request starts (the question
+    /// and answer of `recall`, the repeat request and copy of `repeat`, the last quarter, at
+    /// most 256 tokens, of `text`).
+    struct Sequence {
+        var kind: SampleKind
+        var tokens: [Int]
+        var requestStart: Int
+    }
+
+    /// Sample `index` of a run seeded with `seed`.
+    func sample(seed: UInt64, index: Int) -> Sequence {
         var rng = SplitMix64(seed: seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
         let kind = SampleKind.allCases[index % SampleKind.allCases.count]
         var characters = length * 4
         for _ in 0..<6 {
             var r = rng
-            let tokens = build(kind: kind, rng: &r, characters: characters)
-            if tokens.count <= length { rng = r; return (kind, tokens) }
-            characters = characters * length / tokens.count * 97 / 100
+            let s = build(kind: kind, rng: &r, characters: characters)
+            if s.tokens.count <= length { return s }
+            characters = characters * length / s.tokens.count * 97 / 100
         }
-        return (kind, Array(build(kind: kind, rng: &rng, characters: characters).prefix(length)))
+        var s = build(kind: kind, rng: &rng, characters: characters)
+        s.tokens = Array(s.tokens.prefix(length))
+        s.requestStart = min(s.requestStart, s.tokens.count - min(256, s.tokens.count / 4))
+        return s
     }
 
-    private func build(kind: SampleKind, rng: inout SplitMix64, characters: Int) -> [Int] {
+    private func build(kind: SampleKind, rng: inout SplitMix64, characters: Int) -> Sequence {
         switch kind {
         case .text:
-            return engine.tokenize(passage(&rng, characters: characters).joined(separator: "\n\n"))
+            let tokens = engine.tokenize(passage(&rng, characters: characters).joined(separator: "\n\n"))
+            return Sequence(kind: kind, tokens: tokens, requestStart: tokens.count - min(256, tokens.count / 4))
         case .recall:
             var units = passage(&rng, characters: characters - 200)
             let facts = (0..<(1 + Int(rng.below(3)))).map { _ in Self.fact(&rng) }
@@ -138,21 +153,32 @@ struct TrainingSampleMaker {
                 let at = rng.below(units.count + 1)
                 units.insert(f.0, at: at)
             }
-            let asked = facts[rng.below(facts.count)]
-            return chat(user: units.joined(separator: "\n\n") + "\n\nAnswer from the text above. " + asked.1, answer: asked.2)
+            return chat(kind: kind, body: units.joined(separator: "\n\n") + "\n\n",
+                        request: "Answer from the text above. " + facts.map(\.1).joined(separator: " "),
+                        answer: facts.map(\.2).joined(separator: " "))
         case .repeat:
             let quoted = passage(&rng, characters: 300).prefix(1).joined()
             let body = passage(&rng, characters: characters - 2 * quoted.count - 100)
-            return chat(user: "Here is a paragraph to remember:\n\n" + quoted + "\n\n" + body.joined(separator: "\n\n")
-                        + "\n\nRepeat the paragraph I asked you to remember, word for word.", answer: quoted)
+            return chat(kind: kind, body: "Here is a paragraph to remember:\n\n" + quoted + "\n\n" + body.joined(separator: "\n\n") + "\n\n",
+                        request: "Repeat the paragraph I asked you to remember, word for word.", answer: quoted)
         }
     }
 
-    private func chat(user: String, answer: String) -> [Int] {
-        guard let prompt = engine.formatChat([ChatMessage(role: "user", content: user)]) else {
-            return engine.tokenize(user + "\n" + answer)
+    /// A chat turn whose user content is `body + request`, then the answer; the request starts
+    /// after a blank line, where the pre-tokenizer splits anyway, so tokenizing the two halves
+    /// apart gives the tokens of the whole.
+    private func chat(kind: SampleKind, body: String, request: String, answer: String) -> Sequence {
+        let user = body + request
+        guard let prompt = engine.formatChat([ChatMessage(role: "user", content: user)]),
+              let at = prompt.range(of: request, options: .backwards) else {
+            let head = engine.tokenize(body)
+            return Sequence(kind: kind, tokens: head + engine.tokenizer.encode(request + "\n" + answer, addSpecial: false, parseSpecial: false),
+                            requestStart: head.count)
         }
-        return engine.tokenize(prompt, parseSpecial: true) + engine.tokenizer.encode(answer, addSpecial: false, parseSpecial: false)
+        let head = engine.tokenize(String(prompt[..<at.lowerBound]), parseSpecial: true)
+        let tail = engine.tokenizer.encode(String(prompt[at.lowerBound...]), addSpecial: false, parseSpecial: true)
+        return Sequence(kind: kind, tokens: head + tail + engine.tokenizer.encode(answer, addSpecial: false, parseSpecial: false),
+                        requestStart: head.count)
     }
 }
 

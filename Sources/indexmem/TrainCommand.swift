@@ -31,13 +31,16 @@ struct TrainRunCommand: ParsableCommand {
     @Option(name: .long, help: "Protected recent window.") var window: Int = 64
     @Option(name: .long, help: "Budgeted layers to train, a-b (default: all).") var layers: String?
     @Option(name: .long, help: "Seed of the training sequences.") var seed: UInt64 = 0
-    @Option(name: .long, help: "Target of the write-time fit: max or mean future attention.") var target: String = "max"
+    @Option(name: .long, help: "Target of the write-time fit: question (the final request's attention), max or mean future attention.") var target: String = "question"
+    @Option(name: .long, help: "Fit of the write-time indexer: ridge (closed form on the log target) or listwise (Adam on the KL of its ranking).")
+    var staticFit: String = "listwise"
 
     func validate() throws {
         guard sequences > 0, length >= 2 * block, block > 0, window >= 0 else {
             throw ValidationError("--sequences must be positive and --length at least two blocks")
         }
-        guard ["max", "mean"].contains(target) else { throw ValidationError("--target must be max or mean") }
+        guard ["question", "max", "mean"].contains(target) else { throw ValidationError("--target must be question, max or mean") }
+        guard ["ridge", "listwise"].contains(staticFit) else { throw ValidationError("--static-fit must be ridge or listwise") }
         if let layers { _ = try Self.parseLayers(layers) }
     }
 
@@ -60,6 +63,7 @@ struct TrainRunCommand: ParsableCommand {
         options.window = window
         options.seed = seed
         options.target = target
+        options.staticFit = staticFit
         options.layers = try layers.map(Self.parseLayers)
         let trainer = IndexerTrainer(engine: engine, corpus: corpus, options: options)
         if Terminal.isInteractive {

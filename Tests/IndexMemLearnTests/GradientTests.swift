@@ -125,4 +125,44 @@ struct GradientTests {
         #expect(equations.meanSquaredError([w]) < 1e-4)
         #expect(equations.meanSquaredError([[Double](repeating: 0, count: p)]) > 1)
     }
+
+    @Test("write-time listwise fit: gradient equals finite differences; Adam puts the teacher's favourite on top", arguments: [UInt64(4), 5])
+    func listwiseGradient(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        let rows = 9, p = 5
+        let x = (0..<(rows * p)).map { i in i % p == p - 1 ? 1 : rng.float(-1, 1) }
+        var teacher = (0..<rows).map { _ in rng.float(0, 1) }
+        teacher[3] = 4
+        let sum = teacher.reduce(0, +)
+        teacher = teacher.map { $0 / sum }
+        var w = (0..<p).map { _ in rng.float(-1, 1) }
+        func reference(_ w: [Double]) -> Double {
+            let s = (0..<rows).map { j in (0..<p).reduce(0.0) { $0 + w[$1] * Double(x[j * p + $1]) } }
+            let m = s.max()!
+            let logZ = log(s.reduce(0) { $0 + exp($1 - m) }) + m
+            return (0..<rows).reduce(0) { $0 + Double(teacher[$1]) * (log(Double(teacher[$1])) - (s[$1] - logZ)) }
+        }
+        func lossAndGradient(_ w: [Float]) -> (Float, [Float]) {
+            var g = [Float](repeating: 0, count: p), scratch = [Float](repeating: 0, count: rows)
+            let loss = ListwiseStaticLoss.lossAndGradient(weights: w, features: x, rows: rows, featureCount: p, teacher: teacher,
+                                                          gradient: &g, scratch: &scratch)
+            return (loss, g)
+        }
+        let (loss, gradient) = lossAndGradient(w)
+        let base = w.map(Double.init)
+        #expect(abs(Double(loss) - reference(base)) < 1e-5)
+        for i in 0..<p {
+            var plus = base, minus = base
+            plus[i] += 1e-5; minus[i] -= 1e-5
+            let numeric = (reference(plus) - reference(minus)) / 2e-5
+            #expect(abs(numeric - Double(gradient[i])) < 1e-4 * max(1, abs(numeric)), "weight \(i): \(gradient[i]) vs \(numeric)")
+        }
+        var adam = AdamState(count: p)
+        for step in 0..<300 {
+            adam.update(&w, gradient: lossAndGradient(w).1, rate: AdamState.rate(peak: 0.05, step: step, total: 300))
+        }
+        #expect(lossAndGradient(w).0 < loss * 0.8)
+        let scores = (0..<rows).map { j in (0..<p).reduce(Float(0)) { $0 + w[$1] * x[j * p + $1] } }
+        #expect(scores.indices.max { scores[$0] < scores[$1] } == 3)
+    }
 }

@@ -1,15 +1,15 @@
 // IndexMem — learning tests. Apache-2.0.
 //
-// The adapter shipped in adapters/ for the default model: it loads by default for
-// `--policy indexmem`, matches the model, keeps the KV budget, and with a budget the context
-// never reaches computes the full cache's logits bit for bit.
+// The adapters shipped in adapters/ (SmolLM2, the default model, and Gemma 3): each loads by
+// default for `--policy indexmem`, matches its model, keeps the KV budget, and with a budget
+// the context never reaches computes the full cache's logits bit for bit.
 
 import Foundation
 import IndexMem
 import IndexMemTestSupport
 import Testing
 
-@Suite("The shipped SmolLM2 adapter", .serialized)
+@Suite("The shipped adapters", .serialized)
 struct ShippedAdapterTests {
     static let adapter = TestPaths.repositoryRoot + "/adapters/SmolLM2-135M-Instruct.Q4_1.indexmem.safetensors"
 
@@ -53,5 +53,29 @@ struct ShippedAdapterTests {
         let report = session.cacheReport()
         #expect(report.policy.hasPrefix("pyramid") && report.evictions > 0 && report.indexerBytes > 0)
         #expect(session.layerCaches.map(\.count).max()! > session.layerCaches.map(\.count).min()!, "layer budgets differ")
+    }
+
+    static let gemmaAdapter = TestPaths.repositoryRoot + "/adapters/gemma-3-270m-Q4_K_M.indexmem.safetensors"
+
+    @Test("Gemma 3: the adapter covers its 3 global layers only; budgets bind there; an unreached budget is exact")
+    func gemma() throws {
+        let engine = try Engine(path: try requireGemmaModel(), threads: 2)
+        let indexer = try engine.indexer(adapter: Self.gemmaAdapter)
+        #expect(indexer.metadata["model_sha256"] == engine.sha256)
+        #expect(indexer.parameters.layerCount == engine.configuration.globalLayers.count)
+        #expect(engine.configuration.globalLayers.count == 3)
+        #expect(indexer.parameters.has(.writeTime) && indexer.parameters.has(.queryAware))
+        let prompt = Array(engine.tokenize(String(repeating: "The river runs past the old mill. ", count: 30)).prefix(200))
+        let full = try engine.makeSession(cache: CacheConfiguration(chunk: 64))
+        let learned = try engine.makeSession(cache: CacheConfiguration(policy: "indexmem", budget: 2048, chunk: 64, adapter: Self.gemmaAdapter))
+        try full.feed(prompt)
+        try learned.feed(prompt)
+        #expect(full.lastLogits == learned.lastLogits)
+        let small = try engine.makeSession(cache: CacheConfiguration(policy: "indexmem", budget: 96, chunk: 64, adapter: Self.gemmaAdapter))
+        try small.feed(prompt)
+        let report = small.cacheReport()
+        #expect(report.budgetedLayers == 3 && report.evictions > 0 && report.indexerBytes > 0)
+        // The SmolLM2 adapter is refused by Gemma, naming both models.
+        #expect(throws: (any Error).self) { _ = try engine.indexer(adapter: Self.adapter) }
     }
 }

@@ -36,7 +36,7 @@ enum TinyTraining {
         return try TrainingCorpus(path: dir)
     }
 
-    static func options(layers: ClosedRange<Int>? = nil) -> TrainingOptions {
+    static func options(layers: ClosedRange<Int>? = nil, fit: String = "ridge") -> TrainingOptions {
         var o = TrainingOptions()
         o.sequences = 4
         o.length = 128
@@ -46,12 +46,14 @@ enum TinyTraining {
         o.checkpointEvery = 1
         o.queriesPerBlock = 8
         o.layers = layers
+        o.staticFit = fit
+        o.target = fit == "listwise" ? "question" : "max"
         return o
     }
 
     static func train(_ engine: Engine, _ corpus: TrainingCorpus, out: String, layers: ClosedRange<Int>? = nil,
-                      stopAfter: Int? = nil) throws -> Bool {
-        let trainer = IndexerTrainer(engine: engine, corpus: corpus, options: options(layers: layers))
+                      stopAfter: Int? = nil, fit: String = "ridge") throws -> Bool {
+        let trainer = IndexerTrainer(engine: engine, corpus: corpus, options: options(layers: layers, fit: fit))
         trainer.log = { _ in }
         trainer.stopAfter = stopAfter
         return try trainer.train(out: out, command: "test")
@@ -60,25 +62,25 @@ enum TinyTraining {
 
 @Suite("Indexer trainer on a tiny model", .serialized)
 struct TrainerTests {
-    @Test("a killed run resumes and ends with the same adapter; layer shards merge to it too")
-    func resumeAndMerge() throws {
+    @Test("a killed run resumes and ends with the same adapter; layer shards merge to it too", arguments: ["ridge", "listwise"])
+    func resumeAndMerge(fit: String) throws {
         let engine = try Engine(path: try TinyTraining.model("qwen2"), threads: 2)
         let corpus = try TinyTraining.corpus()
         let dir = TinyTraining.directory
-        let whole = dir + "/whole.safetensors", resumed = dir + "/resumed.safetensors"
+        let whole = dir + "/whole-\(fit).safetensors", resumed = dir + "/resumed-\(fit).safetensors"
         for p in [whole, resumed] { try? FileManager.default.removeItem(atPath: p + ".checkpoint") }
-        #expect(try TinyTraining.train(engine, corpus, out: whole))
-        #expect(try TinyTraining.train(engine, corpus, out: resumed, stopAfter: 2) == false)
+        #expect(try TinyTraining.train(engine, corpus, out: whole, fit: fit))
+        #expect(try TinyTraining.train(engine, corpus, out: resumed, stopAfter: 2, fit: fit) == false)
         #expect(!FileManager.default.fileExists(atPath: resumed))
-        #expect(try TinyTraining.train(engine, corpus, out: resumed))
+        #expect(try TinyTraining.train(engine, corpus, out: resumed, fit: fit))
         let a = try Safetensors(path: whole), b = try Safetensors(path: resumed)
         #expect(!a.tensors.isEmpty)
         #expect(a.tensors == b.tensors, "a resumed run must end with the same parameters")
 
-        let part0 = dir + "/part0.safetensors", part1 = dir + "/part1.safetensors", merged = dir + "/merged.safetensors"
+        let part0 = dir + "/part0-\(fit).safetensors", part1 = dir + "/part1-\(fit).safetensors", merged = dir + "/merged-\(fit).safetensors"
         for p in [part0, part1] { try? FileManager.default.removeItem(atPath: p + ".checkpoint") }
-        #expect(try TinyTraining.train(engine, corpus, out: part0, layers: 0...0))
-        #expect(try TinyTraining.train(engine, corpus, out: part1, layers: 1...1))
+        #expect(try TinyTraining.train(engine, corpus, out: part0, layers: 0...0, fit: fit))
+        #expect(try TinyTraining.train(engine, corpus, out: part1, layers: 1...1, fit: fit))
         #expect(throws: (any Error).self) { try IndexerTrainer.mergeAdapters([part0], out: merged) }
         try IndexerTrainer.mergeAdapters([part0, part1], out: merged)
         #expect(try Safetensors(path: merged).tensors == a.tensors, "merged layer shards equal the whole run")

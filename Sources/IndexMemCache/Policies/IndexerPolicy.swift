@@ -5,9 +5,10 @@
 // under the policy protocol, so sinks, the recent window and pyramid budgets compose with them:
 //
 // * `indexmem-static` (write-time, KVzap style): an entry's score is fixed when it enters,
-//   a linear function of its normalised layer input and its keys before RoPE, fitted in
-//   closed form to the log of the attention the entry later receives. Cost: O(features) per
-//   entry and KV head, nothing per query.
+//   a linear function of its normalised layer input and its keys before RoPE, fitted so that
+//   its ranking of a sequence's entries matches the attention they later receive (listwise
+//   KL; a closed-form ridge fit to the log of that attention is the trainer's other choice).
+//   Cost: O(features) per entry and KV head, nothing per query.
 // * `indexmem-query` (query-aware, after DeepSeek-V3.2's lightning indexer): every entry keeps a
 //   small indexer key `k_I = W_k x` (a side vector made when it entered); each block's hidden
 //   states give indexer queries `q_j = W_q,j x` and head weights `w_j = W_w,j x`, and the
@@ -120,7 +121,7 @@ public struct IndexerPolicy: EvictionPolicy {
 
     /// The variant `--policy indexmem` runs: the one that scored better on the development
     /// samples (docs/results/indexmem).
-    public static let defaultVariant: IndexerParameters.Variant = .queryAware
+    public static let defaultVariant: IndexerParameters.Variant = .writeTime
 
     public var spec: String {
         var options: [String] = []
