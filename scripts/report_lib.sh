@@ -2,7 +2,7 @@
 # one resumable sweep into data/results/ merged into a report directory.
 #
 #   source scripts/report_lib.sh; report_prepare "$@"
-#   report_sweep CONFIG.json RESULTS.jsonl REPORT_DIR "TITLE"
+#   report_sweep CONFIG.json RESULTS.jsonl REPORT_DIR "TITLE" [EVAL RUN OPTIONS, e.g. --model PATH]
 
 # Fetches the model and the haystack, builds indexmem; SAMPLES (optional $1) overrides the configs'.
 report_prepare() {
@@ -19,6 +19,7 @@ report_prepare() {
 # Runs (or resumes) one sweep and merges its results into a report.
 report_sweep() {
     local config="$1" results="$2" dir="$3" title="$4"
-    .build/release/indexmem eval run --config "$config" "${report_samples[@]}" --out "$results"
+    shift 4
+    .build/release/indexmem eval run --config "$config" "${report_samples[@]}" "$@" --out "$results"
     .build/release/indexmem eval merge "$results" --report "$dir" --title "$title"
 }
