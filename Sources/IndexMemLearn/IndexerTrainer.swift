@@ -233,10 +233,25 @@ public final class IndexerTrainer {
         return true
     }
 
-    /// Features (column-major) and targets of one layer's entries that later queries read.
-    func staticRows(_ r: LayerRecord) -> (columns: [Float], targets: [Float], rows: Int) {
+    /// The entries the write-time fit learns from: past the sinks, and read by the final
+    /// request (target `question`) or by some later query beyond the window.
+    func staticEntries(_ r: LayerRecord) -> [Int] {
         let asked = options.target == "question"
-        let rows = (0..<r.tokens).filter { $0 >= options.sinks && (asked ? $0 < r.requestStart - options.window : r.futureQueries[$0] > 0) }
+        return (0..<r.tokens).filter { $0 >= options.sinks && (asked ? $0 < r.requestStart - options.window : r.futureQueries[$0] > 0) }
+    }
+
+    /// The attention KV head `g` pays entry `j` under the fit's target (entries of `staticEntries`).
+    func staticTarget(_ r: LayerRecord, head g: Int, entry j: Int) -> Float {
+        switch options.target {
+        case "question": return r.requestMax[g][j]
+        case "mean": return r.futureSum[g][j] / Float(r.futureQueries[j])
+        default: return r.futureMax[g][j]
+        }
+    }
+
+    /// Features (column-major) and log targets of one layer's entries, for the ridge fit.
+    func staticRows(_ r: LayerRecord) -> (columns: [Float], targets: [Float], rows: Int) {
+        let rows = staticEntries(r)
         let n = rows.count, d = r.hiddenDimension, kw = r.kvHeads * r.headDimension, p = d + kw + 1
         var columns = [Float](repeating: 0, count: p * n)
         var targets = [Float](repeating: 0, count: r.kvHeads * n)
@@ -244,11 +259,7 @@ public final class IndexerTrainer {
             for f in 0..<d { columns[f * n + i] = r.hidden[j * d + f] }
             for f in 0..<kw { columns[(d + f) * n + i] = r.plainKeys[j * kw + f] }
             columns[(p - 1) * n + i] = 1
-            for g in 0..<r.kvHeads {
-                let y = asked ? r.requestMax[g][j]
-                    : options.target == "mean" ? r.futureSum[g][j] / Float(r.futureQueries[j]) : r.futureMax[g][j]
-                targets[g * n + i] = logf(y + 1e-4)
-            }
+            for g in 0..<r.kvHeads { targets[g * n + i] = logf(staticTarget(r, head: g, entry: j) + 1e-4) }
         }
         return (columns, targets, n)
     }
@@ -256,8 +267,7 @@ public final class IndexerTrainer {
     /// Listwise fit of one layer's write-time weights on one sequence: `steps` Adam steps on
     /// each KV head's KL loss (0: only measure). Returns the loss before the steps, summed over heads.
     func listwiseSteps(_ r: LayerRecord, weights: inout [Float], adam: inout AdamState, steps: Int, total: Int) -> Float {
-        let asked = options.target == "question"
-        let rows = (0..<r.tokens).filter { $0 >= options.sinks && (asked ? $0 < r.requestStart - options.window : r.futureQueries[$0] > 0) }
+        let rows = staticEntries(r)
         let n = rows.count, d = r.hiddenDimension, kw = r.kvHeads * r.headDimension, p = d + kw + 1
         guard n > 1 else { return 0 }
         var x = [Float](repeating: 0, count: n * p)
@@ -268,7 +278,7 @@ public final class IndexerTrainer {
         }
         var teachers = [[Float]](repeating: [], count: r.kvHeads)
         for g in 0..<r.kvHeads {
-            var t = rows.map { j in asked ? r.requestMax[g][j] : options.target == "mean" ? r.futureSum[g][j] / Float(max(1, r.futureQueries[j])) : r.futureMax[g][j] }
+            var t = rows.map { staticTarget(r, head: g, entry: $0) }
             let sum = t.reduce(0, +)
             if sum > 0 { for i in t.indices { t[i] /= sum } }
             teachers[g] = sum > 0 ? t : []

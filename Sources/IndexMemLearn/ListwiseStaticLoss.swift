@@ -22,19 +22,26 @@ package enum ListwiseStaticLoss {
                                         featureCount p: Int, teacher: UnsafePointer<Float>,
                                         gradient: UnsafeMutablePointer<Float>, scratch s: UnsafeMutablePointer<Float>) -> Float {
         for j in 0..<rows { s[j] = VectorMath.dot(w, x + j * p, count: p) }
+        let loss = softmaxKL(scores: s, teacher: teacher, count: rows)
+        gradient.update(repeating: 0, count: p)
+        for j in 0..<rows where s[j] != 0 { VectorMath.axpy(s[j], x + j * p, gradient, count: p) }
+        return loss
+    }
+
+    /// `KL(teacher || softmax(scores))`; overwrites the scores with its gradient with respect
+    /// to them, `softmax(scores) - teacher`. Shared by both indexers' losses.
+    package static func softmaxKL(scores s: UnsafeMutablePointer<Float>, teacher: UnsafePointer<Float>, count: Int) -> Float {
         var m = -Float.infinity
-        for j in 0..<rows { m = max(m, s[j]) }
+        for j in 0..<count { m = max(m, s[j]) }
         var z: Double = 0
-        for j in 0..<rows { z += Double(expf(s[j] - m)) }
+        for j in 0..<count { z += Double(expf(s[j] - m)) }
         let logZ = Float(log(z)) + m
         var loss: Float = 0
-        gradient.update(repeating: 0, count: p)
-        for j in 0..<rows {
+        for j in 0..<count {
             let logSoft = s[j] - logZ
             let t = teacher[j]
             if t > 0 { loss += t * (logf(t) - logSoft) }
-            let d = expf(logSoft) - t
-            if d != 0 { VectorMath.axpy(d, x + j * p, gradient, count: p) }
+            s[j] = expf(logSoft) - t
         }
         return loss
     }

@@ -101,19 +101,12 @@ package enum QueryIndexerLoss {
             }
         }
         for j in 0..<ne { s[j] *= c }
-        // Softmax and KL.
-        let m = s.max() ?? 0
-        var z: Double = 0
-        for j in 0..<ne { z += Double(expf(s[j] - m)) }
-        let logZ = Float(log(z)) + m
-        var loss: Float = 0
-        var ds = [Float](repeating: 0, count: ne)
-        for j in 0..<ne {
-            let logSoft = s[j] - logZ
-            let p = e.teacher[j]
-            if p > 0 { loss += p * (logf(p) - logSoft) }
-            ds[j] = (expf(logSoft) - p) * c
+        // Softmax and KL; ds = dloss/ds_j times the score scale.
+        var ds = s
+        let loss = ds.withUnsafeMutableBufferPointer { d in
+            e.teacher.withUnsafeBufferPointer { t in ListwiseStaticLoss.softmaxKL(scores: d.baseAddress!, teacher: t.baseAddress!, count: ne) }
         }
+        for j in 0..<ne { ds[j] *= c }
         // Backward.
         var dq = [Float](repeating: 0, count: nq * H * r)
         var dw = [Float](repeating: 0, count: nq * H)

@@ -96,18 +96,20 @@ public struct PolicyArguments: Sendable {
 
     public func int(_ name: String) throws(PolicyError) -> Int {
         guard case .integer(let value, let range) = declared(name) else { preconditionFailure("option '\(name)' is not an integer") }
-        guard let text = spec.options[name] else { return value }
-        guard let v = Int(text), range.contains(v) else {
-            throw .invalidValue(policy: spec.name, option: name, value: text, expected: "an integer in \(range.lowerBound)...\(range.upperBound)")
-        }
-        return v
+        return try given(name, default: value, in: range, kind: "an integer")
     }
 
     public func double(_ name: String) throws(PolicyError) -> Double {
         guard case .number(let value, let range) = declared(name) else { preconditionFailure("option '\(name)' is not a number") }
+        return try given(name, default: value, in: range, kind: "a number")
+    }
+
+    /// The option's value as given, checked against its range, or its default.
+    private func given<T: LosslessStringConvertible & Comparable>(_ name: String, default value: T, in range: ClosedRange<T>,
+                                                                  kind: String) throws(PolicyError) -> T {
         guard let text = spec.options[name] else { return value }
-        guard let v = Double(text), range.contains(v) else {
-            throw .invalidValue(policy: spec.name, option: name, value: text, expected: "a number in \(range.lowerBound)...\(range.upperBound)")
+        guard let v = T(text), range.contains(v) else {
+            throw .invalidValue(policy: spec.name, option: name, value: text, expected: "\(kind) in \(range.lowerBound)...\(range.upperBound)")
         }
         return v
     }
