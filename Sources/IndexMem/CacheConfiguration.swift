@@ -32,11 +32,13 @@ public struct CacheConfiguration: Sendable, Codable, Equatable {
     public var window: Int = 64
     /// Tokens per prefill chunk.
     public var chunk: Int = 256
-    /// The adapter file the learned policies read (nil: `adapters/<model file>.indexmem.safetensors`).
+    /// The adapter file the learned policies and the memory read (nil: `adapters/<model file>.indexmem.safetensors`).
     public var adapter: String? = nil
+    /// Whether evicted entries go to the adapter's latent memory, and how it is read.
+    public var memory: MemoryMode = .off
 
     public init(policy: String = "full", budget: Int? = nil, ratio: Double? = nil, mode: Mode = .bounded,
-                sinks: Int = 4, window: Int = 64, chunk: Int = 256, adapter: String? = nil) {
+                sinks: Int = 4, window: Int = 64, chunk: Int = 256, adapter: String? = nil, memory: MemoryMode = .off) {
         self.policy = policy
         self.budget = budget
         self.ratio = ratio
@@ -45,6 +47,7 @@ public struct CacheConfiguration: Sendable, Codable, Equatable {
         self.window = window
         self.chunk = chunk
         self.adapter = adapter
+        self.memory = memory
     }
 
     /// The checked plan: the policy spec parsed (the one parse), every number checked.
@@ -54,7 +57,7 @@ public struct CacheConfiguration: Sendable, Codable, Equatable {
         do { resolved = try CachePolicy(parsing: policy) } catch { throw .policy(error) }
         if budget != nil && ratio != nil { throw .budgetAndRatio }
         return try CachePlan(policy: resolved, limit: budget.map(CachePlan.Limit.tokens) ?? ratio.map(CachePlan.Limit.ratio),
-                             mode: mode, sinks: sinks, window: window, chunk: chunk, adapter: adapter)
+                             mode: mode, sinks: sinks, window: window, chunk: chunk, adapter: adapter, memory: memory)
     }
 
     /// Checks the configuration and throws a message a user can act on.
@@ -66,6 +69,24 @@ public struct CacheConfiguration: Sendable, Codable, Equatable {
     /// `CachePlan.kvBytesBound` of the resolved plan, for a one-off check.
     public func kvBytesBound(model: ModelConfiguration, promptTokens: Int, totalTokens: Int) throws(CacheConfigurationError) -> Int {
         try resolve().kvBytesBound(model: model, promptTokens: promptTokens, totalTokens: totalTokens)
+    }
+}
+
+// MARK: - Memory
+
+/// IndexMem's latent memory of evicted entries (DESIGN.md, "The IndexMem method").
+public enum MemoryMode: String, Sendable, Codable, CaseIterable {
+    /// Evicted entries are dropped.
+    case off
+    /// The adapter's memory, read through its trained gate (IndexMem's residual readout).
+    case on
+    /// The same memory's closed-form estimate merged into the softmax (memory-softmax, LESS style).
+    case softmax
+
+    /// Parses `off`, `on` or `softmax`.
+    public init(parsing text: String) throws(CacheConfigurationError) {
+        guard let mode = MemoryMode(rawValue: text) else { throw .unknownMemory(text) }
+        self = mode
     }
 }
 
@@ -86,6 +107,10 @@ public enum CacheConfigurationError: Error, Equatable, Sendable, CustomStringCon
     case missingBudget(policy: String)
     /// A budget that cannot hold the protected sinks and window.
     case budgetBelowProtected(budget: Int, sinks: Int, window: Int)
+    /// A memory mode other than off, on and softmax.
+    case unknownMemory(String)
+    /// A memory for the full cache, which evicts nothing.
+    case memoryWithoutEviction
 
     public var description: String { "invalid cache configuration: " + reason }
 
@@ -102,6 +127,8 @@ public enum CacheConfigurationError: Error, Equatable, Sendable, CustomStringCon
         case .missingBudget(let p): return "policy '\(p)' evicts entries: give a budget (--budget N) or a ratio (--ratio R)"
         case .budgetBelowProtected(let b, let s, let w):
             return "budget \(b) is smaller than sinks (\(s)) + window (\(w)) = \(s + w); raise the budget or lower --sinks/--window"
+        case .unknownMemory(let m): return "memory must be off, on or softmax, got '\(m)'"
+        case .memoryWithoutEviction: return "the full cache evicts nothing, so a memory has nothing to hold: choose an eviction policy or --memory off"
         }
     }
 }

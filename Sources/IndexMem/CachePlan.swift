@@ -37,11 +37,14 @@ public struct CachePlan: Sendable {
     /// The adapter's parameters, set by `Engine.bind` (loaded once per engine, shared).
     public private(set) var indexer: SharedIndexer?
     /// Makes each budgeted layer's evicted-entry receiver (a latent memory); nil drops evicted entries.
+    /// `Engine.bind` sets it from the adapter when `memory` is on.
     public var receiver: ReceiverFactory?
+    /// Whether the adapter's latent memory takes the evicted entries, and how it is read.
+    public let memory: MemoryMode
 
     /// - Throws: the first problem, as `CacheConfiguration.resolve()` reports it.
     public init(policy: CachePolicy, limit: Limit?, mode: CacheConfiguration.Mode, sinks: Int, window: Int, chunk: Int,
-                adapter: String? = nil, receiver: ReceiverFactory? = nil) throws(CacheConfigurationError) {
+                adapter: String? = nil, receiver: ReceiverFactory? = nil, memory: MemoryMode = .off) throws(CacheConfigurationError) {
         switch limit {
         case .tokens(let b) where b <= 0: throw .nonPositiveBudget(b)
         case .ratio(let r) where !(r > 0 && r <= 1): throw .ratioOutOfRange(r)
@@ -51,6 +54,7 @@ public struct CachePlan: Sendable {
         if chunk <= 0 || chunk > 4096 { throw .chunkOutOfRange(chunk) }
         if policy.isFull {
             if limit != nil { throw .budgetWithoutEviction }
+            if memory != .off { throw .memoryWithoutEviction }
         } else {
             guard let limit else { throw .missingBudget(policy: policy.spec) }
             if case .tokens(let b) = limit, b < sinks + window { throw .budgetBelowProtected(budget: b, sinks: sinks, window: window) }
@@ -63,14 +67,15 @@ public struct CachePlan: Sendable {
         self.chunk = chunk
         self.adapter = adapter
         self.receiver = receiver
+        self.memory = memory
     }
 
     /// The canonical policy spec.
     public var policySpec: String { policy.spec }
     /// Whether the cache keeps every entry.
     public var isFull: Bool { policy.isFull }
-    /// Whether the policy reads a trained adapter (`Engine.bind` loads it).
-    public var needsAdapter: Bool { policy.needsAdapter }
+    /// Whether the policy or the memory reads a trained adapter (`Engine.bind` loads it).
+    public var needsAdapter: Bool { policy.needsAdapter || memory != .off }
     /// The budget in tokens, when given as one.
     public var budget: Int? { if case .tokens(let b) = limit { b } else { nil } }
     /// The budget as a fraction of the context, when given as one.
@@ -98,14 +103,31 @@ public struct CachePlan: Sendable {
     /// The same plan under another budget in tokens (several budgets from one prefill).
     public func withBudget(_ tokens: Int) throws(CacheConfigurationError) -> CachePlan {
         try CachePlan(policy: policy, limit: .tokens(tokens), mode: mode, sinks: sinks, window: window, chunk: chunk,
-                      adapter: adapter, receiver: receiver).binding(indexer)
+                      adapter: adapter, receiver: receiver, memory: memory).binding(indexer)
     }
 
-    /// The plan reading `indexer` (what `Engine.bind` found for it).
+    /// The plan reading `indexer` (what `Engine.bind` found for it): a learned policy gets its
+    /// parameters, and with `memory` on each budgeted layer gets the adapter's memory.
     func binding(_ indexer: SharedIndexer?) -> CachePlan {
         var bound = self
         bound.indexer = indexer
-        if let indexer { bound.policy = CachePolicy(policy.resolved.binding(indexer: indexer.parameters)) }
+        guard let indexer else { return bound }
+        bound.policy = CachePolicy(policy.resolved.binding(indexer: indexer.parameters))
+        let layers = indexer.memory
+        if memory != .off && !layers.isEmpty {
+            let readout: LatentMemory.Readout = memory == .softmax ? .softmax : .gated
+            bound.receiver = { layer in
+                guard let index = layer.budgetedLayer, layers.indices.contains(index) else { return DiscardingReceiver() }
+                return LatentMemory(parameters: layers[index], readout: readout)
+            }
+        }
         return bound
+    }
+
+    /// Bytes the latent memories of a session hold at most (0 with the memory off): fixed by
+    /// the adapter's rank, whatever the context.
+    public var memoryBytesBound: Int {
+        guard memory != .off, let layers = indexer?.memory else { return 0 }
+        return layers.reduce(0) { $0 + $1.stateBytes }
     }
 }

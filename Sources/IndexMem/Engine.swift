@@ -71,6 +71,7 @@ public final class Engine: @unchecked Sendable {
         if let learned = bound.policy.resolved.policy as? IndexerPolicy, !shared.parameters.has(learned.variant) {
             throw AdapterError.missingIndexer(path: shared.path, variant: learned.variant.rawValue, policy: learned.spec)
         }
+        if plan.memory != .off && shared.memory.isEmpty { throw AdapterError.missingMemory(path: shared.path) }
         return bound
     }
 
@@ -90,7 +91,7 @@ public final class Engine: @unchecked Sendable {
     public func indexer(adapter: String? = nil) throws -> SharedIndexer {
         let path = adapter ?? IndexerAdapterFile.defaultPath(modelPath: self.path)
         if let loaded = indexers.withLock({ $0[path] }) { return loaded }
-        let (parameters, metadata) = try IndexerAdapterFile.read(path: path)
+        let (parameters, memory, metadata) = try IndexerAdapterFile.read(path: path)
         let modelName = URL(fileURLWithPath: self.path).lastPathComponent
         if let sha = metadata["model_sha256"], sha != sha256 {
             throw AdapterError.wrongModel(path: path, adapterModel: metadata["model"] ?? "another model", adapterSHA: sha,
@@ -101,7 +102,7 @@ public final class Engine: @unchecked Sendable {
                                             kvHeads: c.kvHeads, headDimension: c.headDimension) {
             throw AdapterError.incompatible(path: path, reason: reason)
         }
-        let shared = SharedIndexer(parameters: parameters, metadata: metadata, path: path)
+        let shared = SharedIndexer(parameters: parameters, memory: memory, metadata: metadata, path: path)
         return indexers.withLock { table in
             if let other = table[path] { return other }
             table[path] = shared

@@ -1,7 +1,7 @@
 // IndexMem — public facade. Apache-2.0.
 //
 // An adapter file holds the learned parts of IndexMem for one model: the indexer's
-// parameters per budgeted layer, as a safetensors file with JSON metadata (the model it was
+// parameters per budgeted layer and, once `indexmem train memory` has run, its latent memory, as a safetensors file with JSON metadata (the model it was
 // trained for, shapes, the data recipe, the command). It is loaded once per Engine and
 // shared read-only by every Session.
 
@@ -19,6 +19,8 @@ public enum AdapterError: Error, CustomStringConvertible, Sendable {
     case incompatible(path: String, reason: String)
     /// The adapter lacks the indexer variant a policy names.
     case missingIndexer(path: String, variant: String, policy: String)
+    /// The adapter holds no latent memory, which `--memory` asks for.
+    case missingMemory(path: String)
 
     public var description: String {
         switch self {
@@ -31,20 +33,26 @@ public enum AdapterError: Error, CustomStringConvertible, Sendable {
         case .incompatible(let p, let r): return "adapter \(p) does not fit this model: \(r)"
         case .missingIndexer(let p, let v, let policy):
             return "adapter \(p) holds no \(v) indexer, which policy '\(policy)' reads: train one with `indexmem train` or choose the other variant"
+        case .missingMemory(let p):
+            return "adapter \(p) holds no latent memory: add one with `indexmem train memory --adapter \(p)`, or run with --memory off"
         }
     }
 }
 
 // MARK: - Shared parameters
 
-/// Indexer parameters loaded once and shared read-only by every session (compared by identity).
+/// Indexer (and latent memory) parameters loaded once and shared read-only by every session
+/// (compared by identity).
 public final class SharedIndexer: @unchecked Sendable, Equatable {
     public let parameters: IndexerParameters
+    /// Per budgeted layer; empty when the adapter holds no memory.
+    public let memory: [LatentMemoryParameters]
     public let metadata: [String: String]
     public let path: String
 
-    public init(parameters: IndexerParameters, metadata: [String: String] = [:], path: String = "") {
+    public init(parameters: IndexerParameters, memory: [LatentMemoryParameters] = [], metadata: [String: String] = [:], path: String = "") {
         self.parameters = parameters
+        self.memory = memory
         self.metadata = metadata
         self.path = path
     }
@@ -139,10 +147,55 @@ public enum IndexerAdapterFile {
         return (p, m)
     }
 
-    public static func read(path: String) throws(AdapterError) -> (IndexerParameters, [String: String]) {
+    /// Adds the latent memory of every budgeted layer (tensors `memory.L.*`, metadata `memory_rank`).
+    public static func encodeMemory(_ memory: [LatentMemoryParameters], into file: inout Safetensors, metadata: [String: String] = [:]) {
+        guard let first = memory.first else { return }
+        file.metadata["memory_rank"] = String(first.rank)
+        file.metadata["memory_layers"] = String(memory.count)
+        for (key, value) in metadata { file.metadata[key] = value }
+        for (l, m) in memory.enumerated() {
+            file.tensors["memory.\(l).projection"] = SafetensorsTensor(shape: [m.kvHeads, m.rank, m.headDimension], values: m.projection)
+            file.tensors["memory.\(l).gate"] = SafetensorsTensor(shape: [m.kvHeads, LatentMemoryParameters.gateInputs], values: m.gate)
+            file.tensors["memory.\(l).tilt"] = SafetensorsTensor(shape: [m.kvHeads], values: m.tilt)
+        }
+    }
+
+    /// The latent memory of an adapter's contents: empty when it holds none.
+    public static func decodeMemory(_ file: Safetensors, path: String, indexer p: IndexerParameters) throws(AdapterError) -> [LatentMemoryParameters] {
+        guard let rankText = file.metadata["memory_rank"] else { return [] }
+        guard let rank = Int(rankText), (1...p.headDimension).contains(rank) else {
+            throw .notAnAdapter(path: path, reason: "metadata memory_rank = \(rankText) is not an integer in 1...\(p.headDimension)")
+        }
+        guard file.metadata["memory_layers"] == String(p.layerCount) else {
+            throw .notAnAdapter(path: path, reason: "metadata memory_layers = \(file.metadata["memory_layers"] ?? "missing"), expected \(p.layerCount) (one memory per budgeted layer)")
+        }
+        let h = p.kvHeads, d = p.headDimension
+        var memory: [LatentMemoryParameters] = []
+        do {
+            for l in 0..<p.layerCount {
+                let m = LatentMemoryParameters(
+                    rank: rank, headDimension: d, kvHeads: h,
+                    projection: try file.tensor("memory.\(l).projection", shape: [h, rank, d]),
+                    gate: try file.tensor("memory.\(l).gate", shape: [h, LatentMemoryParameters.gateInputs]),
+                    tilt: try file.tensor("memory.\(l).tilt", shape: [h]))
+                if let reason = m.mismatch(kvHeads: h, headDimension: d) { throw AdapterError.notAnAdapter(path: path, reason: "layer \(l): \(reason)") }
+                memory.append(m)
+            }
+        } catch let e as SafetensorsError {
+            throw .unreadable(path: path, e)
+        } catch let e as AdapterError {
+            throw e
+        } catch {
+            throw .notAnAdapter(path: path, reason: "\(error)")
+        }
+        return memory
+    }
+
+    public static func read(path: String) throws(AdapterError) -> (IndexerParameters, [LatentMemoryParameters], [String: String]) {
         guard FileManager.default.fileExists(atPath: path) else { throw .notFound(path: path) }
         let file: Safetensors
         do { file = try Safetensors(path: path) } catch { throw .unreadable(path: path, error) }
-        return try decode(file, path: path)
+        let (parameters, metadata) = try decode(file, path: path)
+        return (parameters, try decodeMemory(file, path: path, indexer: parameters), metadata)
     }
 }

@@ -156,7 +156,7 @@ public final class BoundedLayerCache: LayerCache {
                 }
                 switch form {
                 case .none: break
-                case .residual: receiver.addReadout(head: g, query: q, position: qp[t], output: out)
+                case .residual: receiver.addReadout(head: g, query: q, scale: scale, position: qp[t], kept: (m, sum), output: out)
                 case .softmaxMerge:
                     let share = receiver.softmaxShare(head: g, query: q, scale: scale, position: qp[t], numerator: numerator)
                     Self.merge(output: out, keptMax: m, keptSum: sum, share: share, numerator: numerator, count: d)

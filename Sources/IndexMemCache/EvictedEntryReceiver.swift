@@ -30,9 +30,13 @@ public protocol EvictedEntryReceiver: AnyObject {
     ///   - value: (headDimension) floats.
     func absorb(head: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>, position: Int32)
 
-    /// `.residual`: adds the readout of `query` to `output` (both headDimension floats).
-    /// `query` is the rotated query of one query head of KV head `head`.
-    func addReadout(head: Int, query: UnsafePointer<Float>, position: Int32, output: UnsafeMutablePointer<Float>)
+    /// `.residual`: adds the readout of `query` to `output` (both headDimension floats), which
+    /// holds the attention output over the kept entries. `query` is the rotated query of one
+    /// query head of KV head `head`; `kept` is the kept entries' largest scaled score and the
+    /// sum of exp(score - max) (log Z_kept = max + log sum), what a gate needs to weigh the
+    /// memory against them.
+    func addReadout(head: Int, query: UnsafePointer<Float>, scale: Float, position: Int32,
+                    kept: (max: Float, sum: Double), output: UnsafeMutablePointer<Float>)
 
     /// `.softmaxMerge`: the receiver's share of the softmax for `query`: writes
     /// `numerator` (headDimension floats) so that the merged output is
@@ -47,7 +51,8 @@ public protocol EvictedEntryReceiver: AnyObject {
 }
 
 extension EvictedEntryReceiver {
-    public func addReadout(head: Int, query: UnsafePointer<Float>, position: Int32, output: UnsafeMutablePointer<Float>) {}
+    public func addReadout(head: Int, query: UnsafePointer<Float>, scale: Float, position: Int32,
+                           kept: (max: Float, sum: Double), output: UnsafeMutablePointer<Float>) {}
     public func softmaxShare(head: Int, query: UnsafePointer<Float>, scale: Float, position: Int32,
                              numerator: UnsafeMutablePointer<Float>) -> (maxScore: Float, denominator: Double) { (-.infinity, 0) }
 }

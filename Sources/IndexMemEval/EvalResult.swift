@@ -34,6 +34,8 @@ public struct EvalResult: Codable, Sendable, Equatable {
     public var generatedTokens: Int
     public var perplexity: Double?
     public var dataset: String?
+    /// The latent memory mode (`on`, `softmax`); nil when evicted entries were dropped.
+    public var memory: String? = nil
     /// The generated token ids.
     public var outputTokenIds: [Int] = []
     /// The prompt's token ids, context block then question block (only with `--record-prompts`).
@@ -44,7 +46,7 @@ public struct EvalResult: Codable, Sendable, Equatable {
         case id, task, length, policy, budget, ratio, mode, score, output, answers
         case kvBytesPeak = "kv_bytes_peak", kvBytesFullCache = "kv_bytes_full_cache", modelSha256 = "model_sha256"
         case seconds, depth, sample, seed, sinks, window, chunk, evictions
-        case generatedTokens = "generated_tokens", perplexity, dataset
+        case generatedTokens = "generated_tokens", perplexity, dataset, memory
         case outputTokenIds = "output_token_ids", contextTokenIds = "context_token_ids", questionTokenIds = "question_token_ids"
     }
 
@@ -62,6 +64,7 @@ public struct EvalResult: Codable, Sendable, Equatable {
         window = try c.decode(Int.self, forKey: .window); chunk = try c.decode(Int.self, forKey: .chunk)
         evictions = try c.decode(Int.self, forKey: .evictions); generatedTokens = try c.decode(Int.self, forKey: .generatedTokens)
         perplexity = try c.decodeIfPresent(Double.self, forKey: .perplexity); dataset = try c.decodeIfPresent(String.self, forKey: .dataset)
+        memory = try c.decodeIfPresent(String.self, forKey: .memory)
         outputTokenIds = try c.decodeIfPresent([Int].self, forKey: .outputTokenIds) ?? []
         contextTokenIds = try c.decodeIfPresent([Int].self, forKey: .contextTokenIds)
         questionTokenIds = try c.decodeIfPresent([Int].self, forKey: .questionTokenIds)
@@ -106,7 +109,7 @@ public struct EvalResult: Codable, Sendable, Equatable {
         try c.encode(seed, forKey: .seed); try c.encode(sinks, forKey: .sinks); try c.encode(window, forKey: .window)
         try c.encode(chunk, forKey: .chunk); try c.encode(evictions, forKey: .evictions)
         try c.encode(generatedTokens, forKey: .generatedTokens); try c.encode(perplexity, forKey: .perplexity)
-        try c.encode(dataset, forKey: .dataset); try c.encode(outputTokenIds, forKey: .outputTokenIds)
+        try c.encode(dataset, forKey: .dataset); try c.encode(memory, forKey: .memory); try c.encode(outputTokenIds, forKey: .outputTokenIds)
         try c.encodeIfPresent(contextTokenIds, forKey: .contextTokenIds)
         try c.encodeIfPresent(questionTokenIds, forKey: .questionTokenIds)
     }
@@ -114,7 +117,16 @@ public struct EvalResult: Codable, Sendable, Equatable {
     /// Identifies the work item this line finished (for resuming).
     public var key: WorkKey {
         WorkKey(id: id, policy: policy, budget: ratio == nil ? budget : nil, ratio: ratio, mode: budget == nil ? "full" : mode,
-                sinks: sinks, window: window, chunk: chunk)
+                sinks: sinks, window: window, chunk: chunk, memory: memory)
+    }
+
+    /// The policy as reports name it: its spec, with the memory when one was on.
+    public var policyLabel: String {
+        switch memory {
+        case nil: policy
+        case "on": policy + "+memory"
+        case let m?: policy + "+memory-" + m
+        }
     }
 }
 
@@ -128,6 +140,7 @@ public struct WorkKey: Hashable, Sendable {
     public var sinks: Int
     public var window: Int
     public var chunk: Int
+    public var memory: String? = nil
 }
 
 // MARK: - Results file

@@ -151,10 +151,12 @@ public final class EvalRunner {
     private func resultLine(_ item: WorkItem, id: String, task: String, length: Int, depth: Double?, report: CacheReport, budget: Int?,
                             seconds: Double, score: Double, output: String = "", answers: [String] = [], generatedTokens: Int = 0,
                             perplexity: Double? = nil, dataset: String? = nil) -> EvalResult {
-        EvalResult(id: id, task: task, length: length, policy: report.policy, budget: budget, ratio: item.cache.ratio,
+        var result = EvalResult(id: id, task: task, length: length, policy: report.policy, budget: budget, ratio: item.cache.ratio,
                    mode: item.cache.mode.rawValue, score: score, output: output, answers: answers, kvBytesPeak: report.kvBytesPeak,
                    kvBytesFullCache: report.kvBytesFullCache, modelSha256: engine.sha256, seconds: seconds, depth: depth,
                    sample: item.sample, seed: spec.seed, sinks: item.cache.sinks, window: item.cache.window, chunk: item.cache.chunk,
                    evictions: report.evictions, generatedTokens: generatedTokens, perplexity: perplexity, dataset: dataset)
+        result.memory = item.key.memory
+        return result
     }
 }

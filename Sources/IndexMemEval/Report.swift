@@ -44,7 +44,7 @@ public enum Report {
         for r in results {
             let length = r.dataset == nil ? r.length : 0
             let mode = r.budget == nil ? "full" : r.mode
-            groups[Key(task: r.task, length: length, mode: mode, policy: r.policy, budget: r.budget), default: []].append(r)
+            groups[Key(task: r.task, length: length, mode: mode, policy: r.policyLabel, budget: r.budget), default: []].append(r)
         }
         return groups.map { key, rs in
             let (mean, ci95) = Self.meanAndCI95(rs.map(\.score))
@@ -134,7 +134,7 @@ public enum Report {
         // two lengths or more; seed-drawn depths (one per sample) would give a grid of empty cells.
         func depthKey(_ r: EvalResult) -> Double? { r.depth.map { ($0 * 100).rounded() / 100 } }
         let withDepth = results.filter { $0.depth != nil && $0.dataset == nil && $0.task.hasPrefix("niah") }
-        let grids = Dictionary(grouping: withDepth) { "\($0.task)|\($0.policy)|\($0.budget.map(String.init) ?? "full")|\($0.budget == nil ? "full" : $0.mode)" }
+        let grids = Dictionary(grouping: withDepth) { "\($0.task)|\($0.policyLabel)|\($0.budget.map(String.init) ?? "full")|\($0.budget == nil ? "full" : $0.mode)" }
         var gridSection = ""
         for key in grids.keys.sorted() {
             let rs = grids[key]!

@@ -27,13 +27,15 @@ public struct SweepSpec: Codable, Sendable, Equatable {
     public var chunk: Int = 256
     /// A JSONL dataset instead of generated tasks.
     public var dataset: String? = nil
-    /// The indexer adapter of the learned policies (nil: the model's default adapter).
+    /// The indexer adapter of the learned policies and the memory (nil: the model's default adapter).
     public var adapter: String? = nil
+    /// Latent memory modes each evicting policy runs with (`off`, `on`, `softmax`).
+    public var memories: [String] = ["off"]
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case tasks, lengths, policies, budgets, ratios, modes, samples, seed, depths, sinks, window, chunk, dataset, adapter
+        case tasks, lengths, policies, budgets, ratios, modes, samples, seed, depths, sinks, window, chunk, dataset, adapter, memories
     }
 
     /// Every key is optional in a config file; missing ones keep their defaults.
@@ -54,6 +56,7 @@ public struct SweepSpec: Codable, Sendable, Equatable {
         chunk = try c.decodeIfPresent(Int.self, forKey: .chunk) ?? d.chunk
         dataset = try c.decodeIfPresent(String.self, forKey: .dataset)
         adapter = try c.decodeIfPresent(String.self, forKey: .adapter)
+        memories = try c.decodeIfPresent([String].self, forKey: .memories) ?? d.memories
     }
 
     /// Reads a small JSON config file (the same keys).
@@ -71,12 +74,19 @@ public struct SweepSpec: Codable, Sendable, Equatable {
             guard let mode = CacheConfiguration.Mode(rawValue: m) else { throw EvalError.invalidSweep("unknown mode '\(m)'") }
             return mode
         }
+        let memoryModes = try memories.map { m -> MemoryMode in
+            do { return try MemoryMode(parsing: m) } catch { throw EvalError.invalidSweep("\(error)") }
+        }
+        guard !memoryModes.isEmpty else { throw EvalError.invalidSweep("memories must name at least one of off, on, softmax") }
         var out: [CachePlan] = []
         for text in policies {
             let policy: CachePolicy
             do { policy = try CachePolicy(parsing: text) } catch { throw EvalError.invalidSweep("\(text): \(CacheConfigurationError.policy(error))") }
-            func plan(_ limit: CachePlan.Limit?, _ mode: CacheConfiguration.Mode) throws -> CachePlan {
-                do { return try CachePlan(policy: policy, limit: limit, mode: mode, sinks: sinks, window: window, chunk: chunk, adapter: adapter) } catch {
+            func plan(_ limit: CachePlan.Limit?, _ mode: CacheConfiguration.Mode, _ memory: MemoryMode = .off) throws -> CachePlan {
+                do {
+                    return try CachePlan(policy: policy, limit: limit, mode: mode, sinks: sinks, window: window, chunk: chunk, adapter: adapter,
+                                         memory: memory)
+                } catch {
                     throw EvalError.invalidSweep("\(text): \(error)")
                 }
             }
@@ -85,9 +95,11 @@ public struct SweepSpec: Codable, Sendable, Equatable {
                 continue
             }
             guard !budgets.isEmpty || !ratios.isEmpty else { throw EvalError.invalidSweep("policy '\(text)' needs budgets or ratios") }
-            for mode in modes {
-                for b in budgets { out.append(try plan(.tokens(b), mode)) }
-                for r in ratios { out.append(try plan(.ratio(r), mode)) }
+            for memory in memoryModes {
+                for mode in modes {
+                    for b in budgets { out.append(try plan(.tokens(b), mode, memory)) }
+                    for r in ratios { out.append(try plan(.ratio(r), mode, memory)) }
+                }
             }
         }
         return out
@@ -111,7 +123,8 @@ public struct WorkItem: Sendable {
     public var key: WorkKey {
         let full = cache.isFull
         return WorkKey(id: sampleID, policy: cache.policySpec, budget: full || cache.ratio != nil ? nil : cache.budget, ratio: cache.ratio,
-                       mode: full ? "full" : cache.mode.rawValue, sinks: cache.sinks, window: cache.window, chunk: cache.chunk)
+                       mode: full ? "full" : cache.mode.rawValue, sinks: cache.sinks, window: cache.window, chunk: cache.chunk,
+                       memory: cache.memory == .off ? nil : cache.memory.rawValue)
     }
 }
 

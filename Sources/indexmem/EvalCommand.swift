@@ -24,7 +24,7 @@ struct EvalRunCommand: ParsableCommand {
         """)
 
     @OptionGroup var model: ModelArguments
-    @Option(name: .long, help: "A sweep config (JSON with the keys tasks, lengths, policies, budgets, ratios, modes, samples, seed, depths, sinks, window, chunk, dataset); flags given here override it.")
+    @Option(name: .long, help: "A sweep config (JSON with the keys tasks, lengths, policies, budgets, ratios, modes, samples, seed, depths, sinks, window, chunk, dataset, adapter, memories); flags given here override it.")
     var config: String?
     @Option(name: .long, help: "JSONL dataset with context, question, answers (and optional answer_prefix, max_new_tokens, task, id).")
     var dataset: String?
@@ -42,6 +42,7 @@ struct EvalRunCommand: ParsableCommand {
     @Option(name: .long, help: "Needle depths in [0, 1] for a needle grid.") var depths: String?
     @Option(name: .long, help: "Run one shard, k/n.") var shard: String?
     @Option(name: .long, help: "Indexer adapter for the learned policies (default: adapters/<model file>.indexmem.safetensors).") var adapter: String?
+    @Option(name: .long, help: "Latent memory modes for the evicting policies: off, on, softmax (e.g. off,on).") var memory: String?
     @Option(name: .long, help: "Results file (JSON lines, appended).") var out: String
     @Flag(name: .long, help: "Prompts without the chat template.") var raw = false
     @Flag(name: .long, help: "Write each prompt's token ids into its result line (for checks against llama.cpp).") var recordPrompts = false
@@ -66,6 +67,7 @@ struct EvalRunCommand: ParsableCommand {
         if let d = list(depths) { spec.depths = try d.map { guard let v = Double($0), (0...1).contains(v) else { throw ValidationError("--depths takes numbers in [0, 1]") }; return v } }
         if let dataset { spec.dataset = dataset }
         if let adapter { spec.adapter = adapter }
+        if let m = list(memory) { spec.memories = m }
         guard spec.samples > 0 else { throw ValidationError("--samples must be positive") }
         let shardSpec = try shard.map { try Shard(parsing: $0) } ?? .all
 
@@ -92,7 +94,7 @@ struct EvalRunCommand: ParsableCommand {
             done += 1
             let elapsed = Date().timeIntervalSince(start)
             let eta = elapsed / Double(done) * Double(todo.count - done)
-            let line = String(format: "%@ %@ %@ %@ budget %@: score %.2f (%.1f s)", r.task, "\(r.length)", r.policy, r.mode,
+            let line = String(format: "%@ %@ %@ %@ budget %@: score %.2f (%.1f s)", r.task, "\(r.length)", r.policyLabel, r.mode,
                               r.budget.map(String.init) ?? "-", r.score, r.seconds)
             if Terminal.isInteractive {
                 let width = 24, filled = width * done / todo.count

@@ -81,13 +81,16 @@ struct CacheArguments: ParsableArguments {
     @Option(name: .long, help: "Indexer adapter for --policy indexmem / indexmem-static (default: adapters/<model file>.indexmem.safetensors).")
     var adapter: String?
 
+    @Option(name: .long, help: "Latent memory of evicted entries, from the adapter: off | on (trained gate) | softmax (closed form, memory-softmax).")
+    var memory: String = "off"
+
     /// The options as given (the server resolves them itself).
     func configuration() throws -> CacheConfiguration {
         guard let m = CacheConfiguration.Mode(rawValue: mode) else {
             throw ValidationError("--mode must be one of: \(CacheConfiguration.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return CacheConfiguration(policy: policy, budget: budget, ratio: ratio, mode: m, sinks: sinks, window: window, chunk: chunk,
-                                  adapter: adapter)
+                                  adapter: adapter, memory: try MemoryMode(parsing: memory))
     }
 
     /// The options resolved: the command's one parse of the policy spec.

@@ -14,8 +14,9 @@ struct TrainCommand: ParsableCommand {
         discussion: """
         Resumable: statistics are checkpointed beside --out (OUT.checkpoint); run the same command again to continue.
         --layers a-b trains some budgeted layers only (e.g. one per machine); join the parts with `indexmem train merge`.
+        `indexmem train memory --adapter FILE` then fits the latent memory and adds it to the adapter.
         """,
-        subcommands: [TrainRunCommand.self, TrainMergeCommand.self], defaultSubcommand: TrainRunCommand.self)
+        subcommands: [TrainRunCommand.self, TrainMergeCommand.self, TrainMemoryCommand.self], defaultSubcommand: TrainRunCommand.self)
 }
 
 struct TrainRunCommand: ParsableCommand {
@@ -86,5 +87,48 @@ struct TrainMergeCommand: ParsableCommand {
     func run() throws {
         try IndexerTrainer.mergeAdapters(parts, out: out)
         FileHandle.standardError.write(Data("train merge: wrote \(out)\n".utf8))
+    }
+}
+
+struct TrainMemoryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "memory",
+        abstract: "Fit the latent memory of every budgeted layer (bounded mode simulated beside the full cache) and add it to an adapter.",
+        discussion: "Resumable: the key subspace and each sequence's samples are checkpointed beside --out (OUT.memory-checkpoint).")
+
+    @OptionGroup var model: ModelArguments
+    @Option(name: .long, help: "Training text (scripts/fetch_training_data.sh).") var corpus: String = "data/training"
+    @Option(name: .long, help: "Adapter to add the memory to (default: adapters/<model file>.indexmem.safetensors).") var adapter: String?
+    @Option(name: .long, help: "Adapter file to write (default: the --adapter file).") var out: String?
+    @Option(name: .long, help: "Training sequences (every 4th held out).") var sequences: Int = 12
+    @Option(name: .long, help: "Tokens per sequence.") var length: Int = 2048
+    @Option(name: .long, help: "Rank of the key subspace.") var rank: Int = 8
+    @Option(name: .long, help: "Budgets simulated, in turn per sequence.") var budgets: String = "128,256,512"
+    @Option(name: .long, help: "Policies whose evictions the memory learns to restore.") var policies: String = "indexmem,tova,window"
+    @Option(name: .long, help: "Seed of the training sequences.") var seed: UInt64 = 1
+
+    func run() throws {
+        let engine = try model.loadEngine(progress: Terminal.isInteractive)
+        let corpus = try TrainingCorpus(path: self.corpus)
+        var options = MemoryTrainingOptions()
+        options.sequences = sequences
+        options.length = length
+        options.rank = rank
+        options.seed = seed
+        options.budgets = try budgets.split(separator: ",").map {
+            guard let b = Int($0.trimmingCharacters(in: .whitespaces)), b > 0 else { throw ValidationError("--budgets takes positive integers") }
+            return b
+        }
+        options.policies = policies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let adapter = self.adapter ?? IndexerAdapterFile.defaultPath(modelPath: engine.path)
+        let trainer = MemoryTrainer(engine: engine, corpus: corpus, options: options, adapter: adapter)
+        if Terminal.isInteractive {
+            trainer.log = { line in Terminal.clearStatus(); FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            trainer.progress = { done, total, rate, left in
+                Terminal.status("train memory \(done)/\(total) \(Int(rate)) tok/s ETA \(Int(left))s")
+            }
+        }
+        let command = (["indexmem"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        try trainer.train(out: out ?? adapter, command: command)
     }
 }

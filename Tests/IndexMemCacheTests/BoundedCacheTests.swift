@@ -117,7 +117,8 @@ struct BoundedCacheTests {
             var readoutForm: ReadoutForm { .residual }
             var bytes: Int { 0 }
             func absorb(head: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>, position: Int32) {}
-            func addReadout(head: Int, query: UnsafePointer<Float>, position: Int32, output: UnsafeMutablePointer<Float>) {
+            func addReadout(head: Int, query: UnsafePointer<Float>, scale: Float, position: Int32,
+                            kept: (max: Float, sum: Double), output: UnsafeMutablePointer<Float>) {
                 for i in 0..<16 { output[i] += value }
             }
             func reset() {}

@@ -33,10 +33,9 @@ struct ReceiverSeamTests {
     static func closedMemory(_ layer: LayerContext) -> any EvictedEntryReceiver {
         let s = layer.shape, rank = 4
         return LatentMemory(parameters: LatentMemoryParameters(
-            rank: rank, headDimension: s.headDimension,
+            rank: rank, headDimension: s.headDimension, kvHeads: s.kvHeads,
             projection: (0..<(s.kvHeads * rank * s.headDimension)).map { Float($0 % 7) * 0.01 },
-            gateWeights: [Float](repeating: 0, count: s.kvHeads * s.headDimension),
-            gateBiases: [Float](repeating: -1e9, count: s.kvHeads)))
+            gate: (0..<s.kvHeads).flatMap { _ in [Float(-1e9), 0, 0] }))
     }
 
     @Test("a closed memory keeps the logits, absorbs what is evicted, and reports its bytes as memory_bytes")
