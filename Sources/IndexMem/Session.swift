@@ -50,6 +50,9 @@ public final class Session {
     /// Bytes of keys and values held now.
     public var kvBytes: Int { caches.reduce(0) { $0 + $1.bytes } }
 
+    /// Bytes of latent-memory state held now (fixed by the adapter; 0 with the memory off).
+    public var memoryBytes: Int { caches.reduce(0) { $0 + $1.receiverBytes } }
+
     /// The most bytes of keys and values held since the last reset (per layer, summed).
     public var kvBytesPeak: Int { caches.reduce(0) { $0 + $1.peakBytes } }
 
@@ -227,7 +230,7 @@ public final class Session {
         return CacheReport(policy: cachePlan.policySpec, mode: cachePlan.mode.rawValue,
                            budget: budget, kvBytes: kvBytes, kvBytesPeak: kvBytesPeak,
                            kvBytesFullCache: tokens.count * c.kvBytesPerToken,
-                           memoryBytes: caches.reduce(0) { $0 + $1.receiverBytes },
+                           memoryBytes: memoryBytes,
                            policyBytes: caches.reduce(0) { $0 + $1.policyBytes },
                            // Window drops of sliding-window layers are not policy evictions.
                            evictions: caches.enumerated().reduce(0) { $0 + (c.slidingWindow(layer: $1.offset) == nil ? $1.element.evictions : 0) },

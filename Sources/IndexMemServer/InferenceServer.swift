@@ -242,7 +242,7 @@ struct ResponseShape: Sendable {
     func extras(_ s: JobSummary) -> [String: Any] {
         ["kv_cache": ["policy": s.cache.policy, "mode": s.cache.mode, "budget": s.cache.budget.map { $0 as Any } ?? NSNull(),
                       "kv_bytes_peak": s.cache.kvBytesPeak, "kv_bytes_reserved": reservation,
-                      "kv_bytes_full_cache": s.cache.kvBytesFullCache, "evictions": s.cache.evictions,
+                      "kv_bytes_full_cache": s.cache.kvBytesFullCache, "memory_bytes": s.cache.memoryBytes, "evictions": s.cache.evictions,
                       "entries": s.cache.entries] as [String: Any],
          "timings": ["queue_seconds": s.queueSeconds, "prefill_seconds": s.prefillSeconds, "decode_seconds": s.decodeSeconds,
                      "decode_tokens_per_second": s.decodeSeconds > 0 ? Double(s.completionTokens) / s.decodeSeconds : 0]]

@@ -101,7 +101,8 @@ package struct RequestParser: Sendable {
         let stops = try stopStrings(body)
         let ignoreEndOfTurn = try body.bool("ignore_eos") ?? false
         let cache = try cachePlan(body, promptTokens: prompt.count, protectLast: lastTurnTokens)
-        let reservation = cache.kvBytesBound(model: c, promptTokens: prompt.count, totalTokens: prompt.count + resolvedMax)
+        // The latent memory's state is fixed by the adapter's rank; it counts against the pool too.
+        let reservation = cache.kvBytesBound(model: c, promptTokens: prompt.count, totalTokens: prompt.count + resolvedMax) + cache.memoryBytesBound
         return ParsedRequest(
             generation: GenerationRequest(promptTokens: prompt, maxTokens: resolvedMax, sampling: sampling, stopStrings: stops,
                                           ignoreEndOfTurn: ignoreEndOfTurn, cache: cache, reservation: reservation),
@@ -233,7 +234,7 @@ package struct RequestParser: Sendable {
     // MARK: - Cache settings
 
     /// The server's default plan overridden by `kv_policy`, `kv_budget` or `kv_ratio`,
-    /// `kv_mode`, `kv_sinks`, `kv_window`: the request's one parse of a policy spec. For a
+    /// `kv_mode`, `kv_sinks`, `kv_window`, `kv_memory`: the request's one parse of a policy spec. For a
     /// chat, the recent window grows to cover the last turn (within the budget), so its
     /// template tokens are never evicted. A learned policy gets the engine's adapter.
     private func cachePlan(_ body: JSONObject, promptTokens: Int, protectLast lastTurn: () -> Int?) throws(APIError) -> CachePlan {
@@ -264,19 +265,27 @@ package struct RequestParser: Sendable {
         }
         if let s = try body.int("kv_sinks", in: 0...4096) { sinks = s }
         if let w = try body.int("kv_window", in: 0...Int(Int32.max)) { window = w }
+        // The default memory follows the default policy; a full cache has nothing to remember.
+        var memory = policy.isFull ? MemoryMode.off : defaults.memory
+        if let text = try body.string("kv_memory") {
+            do { memory = try MemoryMode(parsing: text) } catch { throw .invalidRequest(error.reason, param: "kv_memory") }
+            if memory != .off && policy.isFull {
+                throw .invalidRequest(CacheConfigurationError.memoryWithoutEviction.reason, param: "kv_memory")
+            }
+        }
         if !policy.isFull && limit == nil {
             throw .invalidRequest("kv_policy '\(policy.spec)' evicts entries: give 'kv_budget' (tokens) or 'kv_ratio'", param: "kv_budget")
         }
         var plan: CachePlan
         do {
             plan = try CachePlan(policy: policy, limit: limit, mode: mode, sinks: sinks, window: window, chunk: defaults.chunk,
-                                 adapter: defaults.adapter, receiver: defaults.receiver)
+                                 adapter: defaults.adapter, memory: memory)
         } catch {
             // Name the field the request used for the budget.
             throw .invalidRequest(error.description, param: ratio != nil ? "kv_ratio" : "kv_budget")
         }
         // The engine's adapter, loaded once and shared; a missing one is the request's error, not the server's.
-        do { plan = try engine.bind(plan) } catch { throw .invalidRequest("\(error)", param: "kv_policy") }
+        do { plan = try engine.bind(plan) } catch { throw .invalidRequest("\(error)", param: memory != .off && !plan.policy.needsAdapter ? "kv_memory" : "kv_policy") }
         if !plan.isFull, let lastTurn = lastTurn() { plan.protectRecent(lastTurn, contextTokens: promptTokens) }
         return plan
     }

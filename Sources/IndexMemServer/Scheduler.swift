@@ -279,11 +279,14 @@ final class Scheduler: @unchecked Sendable {
                 step(job)
             }
             // Retire what ended.
-            var inUse = 0
+            var inUse = 0, memoryInUse = 0
             var finished: [GenerationJob] = []
             for job in round {
                 if job.isCancelled && !job.done { finishCancelled(job) }
-                if job.done { finished.append(job) } else { inUse += job.session?.kvBytes ?? 0 }
+                if job.done { finished.append(job) } else {
+                    inUse += job.session?.kvBytes ?? 0
+                    memoryInUse += job.session?.memoryBytes ?? 0
+                }
             }
             condition.lock()
             if !finished.isEmpty {
@@ -294,7 +297,7 @@ final class Scheduler: @unchecked Sendable {
                     averageJobSeconds = 0.8 * averageJobSeconds + 0.2 * seconds
                 }
             }
-            metrics.setKV(inUse: inUse, reserved: reserved, active: active.count)
+            metrics.setKV(inUse: inUse, memory: memoryInUse, reserved: reserved, active: active.count)
             condition.unlock()
         }
     }

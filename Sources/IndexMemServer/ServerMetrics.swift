@@ -24,6 +24,7 @@ final class ServerMetrics: Sendable {
         var reservedMax = 0
         var inUse = 0
         var inUseMax = 0
+        var memoryInUse = 0
         var queue = 0
         var queueMax = 0
         var active = 0
@@ -51,10 +52,13 @@ final class ServerMetrics: Sendable {
         state.withLock { $0.queue = length; $0.queueMax = max($0.queueMax, length) }
     }
 
-    /// - Parameter inUse: bytes held by live sessions (nil: unchanged).
-    func setKV(inUse: Int?, reserved: Int, active: Int) {
+    /// - Parameters:
+    ///   - inUse: KV bytes held by live sessions (nil: unchanged).
+    ///   - memory: latent-memory bytes held by live sessions (nil: unchanged).
+    func setKV(inUse: Int?, memory: Int? = nil, reserved: Int, active: Int) {
         state.withLock {
             if let inUse { $0.inUse = inUse; $0.inUseMax = max($0.inUseMax, inUse) }
+            if let memory { $0.memoryInUse = memory }
             $0.reserved = reserved
             $0.reservedMax = max($0.reservedMax, reserved)
             $0.active = active
@@ -96,6 +100,7 @@ final class ServerMetrics: Sendable {
         one("kv_bytes_reserved_max", "gauge", "Most KV bytes reserved at once since start.", s.reservedMax)
         one("kv_bytes_in_use", "gauge", "KV bytes held by live sessions now.", s.inUse)
         one("kv_bytes_in_use_max", "gauge", "Most KV bytes held at once since start.", s.inUseMax)
+        one("memory_bytes_in_use", "gauge", "Latent-memory bytes held by live sessions now (reserved from the pool with their KV bytes).", s.memoryInUse)
         one("evictions_total", "counter", "KV entries evicted (per layer and KV head) by finished requests.", s.evictions)
         one("resident_bytes", "gauge", "Resident memory of the process.", ResourceUsage.residentBytes())
         one("resident_bytes_peak", "gauge", "Peak resident memory of the process.", ResourceUsage.peakResidentBytes())
