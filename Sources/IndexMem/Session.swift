@@ -237,6 +237,6 @@ public final class Session {
                            entries: (global.isEmpty ? caches : global).map(\.count).max() ?? 0,
                            slidingLayers: c.slidingLayerCount, slidingWindow: c.slidingWindow,
                            budgetedLayers: budget == nil ? 0 : c.globalLayers.count,
-                           indexerBytes: cachePlan.needsAdapter ? (cachePlan.indexer?.parameters.bytes ?? 0) : 0)
+                           indexerBytes: cachePlan.policy.needsAdapter ? (cachePlan.indexer?.parameters.bytes ?? 0) : 0)
     }
 }
