@@ -10,7 +10,9 @@
 #                      1/4), bounded mode, every policy with --memory off and on, and full
 #                      (memory-ppl-2k.json);
 #   memory-tasks-2k/   the ten RULER-style tasks at budget 128 (1/16), tova and indexmem with
-#                      --memory off and on, and full (memory-tasks-2k.json).
+#                      --memory off and on, and full (memory-tasks-2k.json);
+#   memory-ppl-gemma-4k/  Gemma 3 270M, perplexity of 4,096-token prose at budgets 256 and 512
+#                      (1/16, 1/8; its 3 global layers), window, tova, indexmem, off and on.
 # Paired tables (scripts/memory_table.py) go into each directory's memory.md.
 #
 # Resumable: one result line per sample in data/results/memory-*.jsonl; rerun after a kill and
@@ -24,4 +26,8 @@ python3 scripts/memory_table.py data/results/memory-ppl-2k.jsonl > docs/results/
 report_sweep docs/results/indexmem/memory-tasks-2k.json data/results/memory-tasks-2k.jsonl docs/results/indexmem/memory-tasks-2k \
     "SmolLM2-135M-Instruct at 2K tokens, budget 128: task scores with and without the latent memory"
 python3 scripts/memory_table.py data/results/memory-tasks-2k.jsonl > docs/results/indexmem/memory-tasks-2k/memory.md
+scripts/setup.sh gemma
+report_sweep docs/results/indexmem/memory-ppl-gemma-4k.json data/results/memory-ppl-gemma-4k.jsonl docs/results/indexmem/memory-ppl-gemma-4k \
+    "Gemma 3 270M at 4K tokens: perplexity under a budget, with and without the latent memory" --model models/gemma-3-270m-Q4_K_M.gguf
+python3 scripts/memory_table.py data/results/memory-ppl-gemma-4k.jsonl > docs/results/indexmem/memory-ppl-gemma-4k/memory.md
 echo "report: docs/results/indexmem/memory-* ($((SECONDS - report_start)) s of evaluation)"
