@@ -123,7 +123,7 @@ public enum IndexerAdapterFile {
         var p = IndexerParameters(hiddenDimension: hidden, kvHeads: kvHeads, headDimension: headDimension,
                                   indexerHeads: heads, keyDimension: keyDimension, temperature: temperature)
         let variants = Set((m["variants"] ?? "").split(separator: ",").map(String.init))
-        do {
+        try readingTensors(path: path) {
             if variants.contains(IndexerParameters.Variant.writeTime.rawValue) {
                 p.staticWeights = try (0..<layers).map { l throws(SafetensorsError) in try file.tensor("static.\(l).weight", shape: [kvHeads, p.staticFeatures]) }
             }
@@ -133,12 +133,6 @@ public enum IndexerAdapterFile {
                 p.keyProjection = try (0..<layers).map { l throws(SafetensorsError) in try file.tensor("query.\(l).key_projection", shape: [keyDimension, hidden]) }
                 p.headWeights = try (0..<layers).map { l throws(SafetensorsError) in try file.tensor("query.\(l).head_weights", shape: [heads, hidden]) }
             }
-        } catch let e as SafetensorsError {
-            throw .unreadable(path: path, e)
-        } catch let e as AdapterError {
-            throw e
-        } catch {
-            throw .notAnAdapter(path: path, reason: "\(error)")
         }
         for w in p.staticWeights + p.queryProjection + p.keyProjection + p.headWeights where !w.allSatisfy(\.isFinite) {
             throw .notAnAdapter(path: path, reason: "a tensor holds NaN or infinity")
@@ -170,17 +164,23 @@ public enum IndexerAdapterFile {
             throw .notAnAdapter(path: path, reason: "metadata memory_layers = \(file.metadata["memory_layers"] ?? "missing"), expected \(p.layerCount) (one memory per budgeted layer)")
         }
         let h = p.kvHeads, d = p.headDimension
-        var memory: [LatentMemoryParameters] = []
-        do {
-            for l in 0..<p.layerCount {
+        return try readingTensors(path: path) {
+            try (0..<p.layerCount).map { l in
                 let m = LatentMemoryParameters(
                     rank: rank, headDimension: d, kvHeads: h,
                     projection: try file.tensor("memory.\(l).projection", shape: [h, rank, d]),
                     gate: try file.tensor("memory.\(l).gate", shape: [h, LatentMemoryParameters.gateInputs]),
                     tilt: try file.tensor("memory.\(l).tilt", shape: [h]))
                 if let reason = m.mismatch(kvHeads: h, headDimension: d) { throw AdapterError.notAnAdapter(path: path, reason: "layer \(l): \(reason)") }
-                memory.append(m)
+                return m
             }
+        }
+    }
+
+    /// Runs `body`, which reads tensors of the adapter at `path`, with its errors as `AdapterError`.
+    private static func readingTensors<T>(path: String, _ body: () throws -> T) throws(AdapterError) -> T {
+        do {
+            return try body()
         } catch let e as SafetensorsError {
             throw .unreadable(path: path, e)
         } catch let e as AdapterError {
@@ -188,7 +188,6 @@ public enum IndexerAdapterFile {
         } catch {
             throw .notAnAdapter(path: path, reason: "\(error)")
         }
-        return memory
     }
 
     public static func read(path: String) throws(AdapterError) -> (IndexerParameters, [LatentMemoryParameters], [String: String]) {

@@ -102,8 +102,12 @@ public final class LatentMemory: EvictedEntryReceiver {
     /// Per KV head `stride` floats: [n, key sum (d), value sum (d), projected key sum (r),
     /// projected key squares (r), cross sums M (r, d)].
     private let state: UnsafeMutableBufferPointer<Float>
-    /// Entries absorbed per head.
-    public private(set) var absorbed: [Int]
+    /// Entries absorbed per head (the count each head's state starts with).
+    public var absorbed: [Int] { (0..<parameters.kvHeads).map { Int(state[$0 * stride]) } }
+
+    /// Whether head `head` holds any evicted entry.
+    @inline(__always)
+    public func holdsEntries(head: Int) -> Bool { state[head * stride] > 0 }
 
     public init(parameters p: LatentMemoryParameters, readout: Readout = .gated) {
         parameters = p
@@ -120,7 +124,6 @@ public final class LatentMemory: EvictedEntryReceiver {
         gate = copy(p.gate)
         tilt = copy(p.tilt)
         state = copy([Float](repeating: 0, count: p.kvHeads * stride))
-        absorbed = [Int](repeating: 0, count: p.kvHeads)
     }
 
     deinit {
@@ -139,7 +142,6 @@ public final class LatentMemory: EvictedEntryReceiver {
 
     public func reset() {
         state.update(repeating: 0)
-        for i in absorbed.indices { absorbed[i] = 0 }
     }
 
     /// W_head x into `out` (rank floats).
@@ -166,7 +168,6 @@ public final class LatentMemory: EvictedEntryReceiver {
                 VectorMath.axpy(p[i], value, cross + i * d, count: d)
             }
         }
-        absorbed[head] += 1
     }
 
     /// The moment estimates for `query` (rotated, one query head of KV head `head`): writes the
@@ -208,7 +209,7 @@ public final class LatentMemory: EvictedEntryReceiver {
 
     public func addReadout(head: Int, query: UnsafePointer<Float>, scale: Float, position: Int32,
                            kept: (max: Float, sum: Double), output: UnsafeMutablePointer<Float>) {
-        guard absorbed[head] > 0 else { return }
+        guard holdsEntries(head: head) else { return }
         let d = headDimension
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * d) { buffer in
             let mean = buffer.baseAddress!, covariance = mean + d
@@ -224,7 +225,7 @@ public final class LatentMemory: EvictedEntryReceiver {
 
     public func softmaxShare(head: Int, query: UnsafePointer<Float>, scale: Float, position: Int32,
                              numerator: UnsafeMutablePointer<Float>) -> (maxScore: Float, denominator: Double) {
-        guard absorbed[head] > 0 else { return (-.infinity, 0) }
+        guard holdsEntries(head: head) else { return (-.infinity, 0) }
         let d = headDimension
         return withUnsafeTemporaryAllocation(of: Float.self, capacity: d) { buffer in
             let covariance = buffer.baseAddress!

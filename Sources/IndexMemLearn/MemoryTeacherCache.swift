@@ -84,9 +84,16 @@ final class KeyMomentCache: LayerCache {
 // MARK: - Residual samples
 
 final class MemoryTeacherCache: LayerCache {
+    /// A bounded cache whose receiver is a `LatentMemory` that only absorbs.
     struct Shadow {
-        var cache: BoundedLayerCache
-        var memory: LatentMemory
+        let cache: BoundedLayerCache
+        let memory: LatentMemory
+
+        init(cache: BoundedLayerCache) {
+            guard let memory = cache.receiver as? LatentMemory else { preconditionFailure("a shadow evicts into a latent memory") }
+            self.cache = cache
+            self.memory = memory
+        }
     }
 
     let full: FullLayerCache
@@ -143,7 +150,7 @@ final class MemoryTeacherCache: LayerCache {
                         teacher: UnsafePointer<Float>, pool: ThreadPool) {
         let shadow = shadows[index]
         let memory = shadow.memory
-        guard memory.absorbed.contains(where: { $0 > 0 }) else { return }
+        guard (0..<shape.kvHeads).contains(where: memory.holdsEntries(head:)) else { return }
         let d = shape.headDimension, qh = shape.queryHeads, group = shape.groupSize, scale = shape.scale
         let picked = (0..<tokens).filter { Int(qp[$0]) % stride == 0 }
         guard !picked.isEmpty else { return }
@@ -157,7 +164,7 @@ final class MemoryTeacherCache: LayerCache {
                 let rounded = probabilities + (perThread - 4 * d), kept = rounded + d, mean = kept + d, covariance = mean + d
                 for item in range {
                     let t = picked[item / qh], h = item % qh, g = h / group
-                    guard memory.absorbed[g] > 0 else { continue }
+                    guard memory.holdsEntries(head: g) else { continue }
                     let q = queries + (t * qh + h) * d
                     AttentionKernel.roundToHalf(q, into: rounded, count: d)
                     let (m, sum) = AttentionKernel.attend(query: rounded, storage: storage, head: g, lo: 0, hi: counts[g] - tokens + t + 1,

@@ -142,8 +142,7 @@ public final class MemoryTrainer {
                     return MemoryTeacherCache.Shadow(
                         cache: BoundedLayerCache(layer: context, budget: budget, capacity: budget + options.block,
                                                  selector: BudgetSelector(sinks: options.sinks, window: options.window),
-                                                 policy: policy, receiver: memory),
-                        memory: memory)
+                                                 policy: policy, receiver: memory))
                 }
                 let t = MemoryTeacherCache(layer: context, capacity: tokens.count, shadows: shadows, stride: options.stride,
                                            threads: engine.pool.threadCount)

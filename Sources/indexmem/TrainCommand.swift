@@ -7,6 +7,19 @@ import IndexMemLearn
 
 // MARK: - train
 
+/// The command as typed (written into the adapter's metadata).
+private var commandLine: String { (["indexmem"] + CommandLine.arguments.dropFirst()).joined(separator: " ") }
+
+/// On a terminal, a trainer's log lines clear the status line and its progress redraws it as a bar.
+private func showTrainingProgress(_ label: String, log: inout (String) -> Void, progress: inout ((Int, Int, Double, Double) -> Void)?) {
+    guard Terminal.isInteractive else { return }
+    log = { line in Terminal.clearStatus(); FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    progress = { done, total, rate, left in
+        let width = 30, filled = width * done / max(total, 1)
+        Terminal.status("\(label) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total) \(Int(rate)) tok/s ETA \(Int(left))s")
+    }
+}
+
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
@@ -67,15 +80,8 @@ struct TrainRunCommand: ParsableCommand {
         options.staticFit = staticFit
         options.layers = try layers.map(Self.parseLayers)
         let trainer = IndexerTrainer(engine: engine, corpus: corpus, options: options)
-        if Terminal.isInteractive {
-            trainer.log = { line in Terminal.clearStatus(); FileHandle.standardError.write(Data((line + "\n").utf8)) }
-            trainer.progress = { done, total, rate, left in
-                let width = 30, filled = width * done / max(total, 1)
-                Terminal.status("train [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total) \(Int(rate)) tok/s ETA \(Int(left))s")
-            }
-        }
-        let command = (["indexmem"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-        try trainer.train(out: out, command: command)
+        showTrainingProgress("train", log: &trainer.log, progress: &trainer.progress)
+        try trainer.train(out: out, command: commandLine)
     }
 }
 
@@ -122,13 +128,7 @@ struct TrainMemoryCommand: ParsableCommand {
         options.policies = policies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         let adapter = self.adapter ?? IndexerAdapterFile.defaultPath(modelPath: engine.path)
         let trainer = MemoryTrainer(engine: engine, corpus: corpus, options: options, adapter: adapter)
-        if Terminal.isInteractive {
-            trainer.log = { line in Terminal.clearStatus(); FileHandle.standardError.write(Data((line + "\n").utf8)) }
-            trainer.progress = { done, total, rate, left in
-                Terminal.status("train memory \(done)/\(total) \(Int(rate)) tok/s ETA \(Int(left))s")
-            }
-        }
-        let command = (["indexmem"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-        try trainer.train(out: out ?? adapter, command: command)
+        showTrainingProgress("train memory", log: &trainer.log, progress: &trainer.progress)
+        try trainer.train(out: out ?? adapter, command: commandLine)
     }
 }
