@@ -20,19 +20,25 @@ public final class Session {
     /// The resolved cache plan (its adapter bound).
     public let cachePlan: CachePlan
     public private(set) var tokens: [Int] = []
-    private let transformer: Transformer
+    /// Its own forward pass, made on the first feed that is not part of a batch (a session
+    /// stepped only by a `BatchStepper` never allocates one).
+    private lazy var transformer = Transformer(weights: engine.weights, maxChunk: cachePlan.chunk, pool: engine.pool)
     /// Made on the first feed, when a `ratio` budget can be resolved against the context.
     private var caches: [any LayerCache] = []
     /// Entries kept per layer and KV head, once resolved (nil for the full cache).
     public private(set) var budget: Int?
-    private var logits: [Float]
+    /// Logits after the last token fed (vocabulary size); a fixed buffer, so a batched
+    /// forward pass can write them in place.
+    private let logits: UnsafeMutableBufferPointer<Float>
 
     init(engine: Engine, plan: CachePlan) {
         self.engine = engine
         self.cachePlan = plan
-        transformer = Transformer(weights: engine.weights, maxChunk: plan.chunk, pool: engine.pool)
-        logits = [Float](repeating: 0, count: engine.configuration.vocabularySize)
+        logits = .allocate(capacity: engine.configuration.vocabularySize)
+        logits.initialize(repeating: 0)
     }
+
+    deinit { logits.deallocate() }
 
     /// Makes the caches now, for a context of `contextTokens` (what a `ratio` budget is a
     /// fraction of), instead of on the first feed.
@@ -89,7 +95,12 @@ public final class Session {
             decoding.unfed = nil
             decoding.steps += 1
         }
-        let next = logits.withUnsafeMutableBufferPointer { decoding.sampler.sample(logits: $0, recent: tokens[...]) }
+        return sampleNext(&decoding)
+    }
+
+    /// The second half of a decoding step, once the previous token is fed: samples the next.
+    func sampleNext(_ decoding: inout Decoding) -> Int? {
+        let next = decoding.sampler.sample(logits: logits, recent: tokens[...])
         if decoding.stopTokens.contains(next) {
             decoding.finishReason = .stop
             return nil
@@ -142,19 +153,36 @@ public final class Session {
     public var remainingPositions: Int { engine.configuration.contextLength - tokens.count }
 
     /// Logits after the last token fed (vocabulary size).
-    public var lastLogits: [Float] { logits }
+    public var lastLogits: [Float] { Array(logits) }
 
     /// Feeds tokens (prompt or continuation) and keeps the logits of the last one.
     public func feed(_ ids: [Int], progress: ((Int, Int) -> Void)? = nil) throws {
         guard !ids.isEmpty else { return }
         try engine.checkContext(tokens: tokens.count + ids.count)
         ensureCaches(contextTokens: ids.count)
-        try logits.withUnsafeMutableBufferPointer {
-            try transformer.forward(tokens: ids, startPosition: tokens.count, caches: caches, logits: .last, into: $0.baseAddress,
-                                    progress: progress)
-        }
+        try transformer.forward(tokens: ids, startPosition: tokens.count, caches: caches, logits: .last, into: logits.baseAddress,
+                                progress: progress)
         tokens += ids
     }
+
+    // MARK: Batched feeding (see `BatchStepper`)
+
+    /// This session's block of a batched forward pass: `ids` (one block: at most the plan's
+    /// `chunk`, so bounded mode evicts at the same points as alone), its logits written here.
+    /// - Throws: `EngineError` when the block does not fit the context or holds an unknown token.
+    func batchBlock(_ ids: ArraySlice<Int>) throws -> SequenceBlock {
+        precondition(!ids.isEmpty && ids.count <= cachePlan.chunk, "a batched block is one chunk")
+        try engine.checkContext(tokens: tokens.count + ids.count)
+        let vocab = engine.configuration.vocabularySize
+        if let bad = ids.first(where: { $0 < 0 || $0 >= vocab }) {
+            throw EngineError.invalidOption("token id \(bad) is outside the vocabulary (0..<\(vocab))")
+        }
+        ensureCaches(contextTokens: ids.count)
+        return SequenceBlock(tokens: ids, startPosition: tokens.count, caches: caches, request: .last, logits: logits.baseAddress)
+    }
+
+    /// Records that the block made by `batchBlock(ids)` has run.
+    func batchBlockDidRun(_ ids: ArraySlice<Int>) { tokens += ids }
 
     /// Runs `ids` and returns the logits of every position, (ids.count, vocab) row-major.
     public func feedReturningAllLogits(_ ids: [Int]) throws -> [Float] {
@@ -167,7 +195,7 @@ public final class Session {
         tokens += ids
         if let last = all.indices.last {
             let v = engine.configuration.vocabularySize
-            logits = Array(all[(last + 1 - v)...])
+            _ = logits.update(fromContentsOf: all[(last + 1 - v)...])
         }
         return all
     }
@@ -204,14 +232,14 @@ public final class Session {
     }
 
     public func checkpoint() -> Checkpoint {
-        Checkpoint(caches: caches.map { $0.checkpoint() }, tokens: tokens, logits: logits)
+        Checkpoint(caches: caches.map { $0.checkpoint() }, tokens: tokens, logits: Array(logits))
     }
 
     /// Forgets what was fed since `checkpoint` (no eviction may have happened in between).
     public func rollback(to checkpoint: Checkpoint) {
         for (cache, saved) in zip(caches, checkpoint.caches) { cache.rollback(to: saved) }
         tokens = checkpoint.tokens
-        logits = checkpoint.logits
+        _ = logits.update(fromContentsOf: checkpoint.logits)
     }
 
     /// Empties the cache and the sequence.

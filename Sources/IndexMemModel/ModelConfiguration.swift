@@ -15,6 +15,8 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
     case unsupportedTensorType(name: String, type: String)
     case contextExceeded(requested: Int, limit: Int)
     case invalidToken(Int, vocabularySize: Int)
+    case batchTooLarge(rows: Int, limit: Int)
+    case emptyBlock
 
     public var description: String {
         switch self {
@@ -27,6 +29,8 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
         case .contextExceeded(let r, let l):
             return "the sequence needs \(r) positions but the model was trained for \(l) (context_length)"
         case .invalidToken(let t, let v): return "token id \(t) is outside the vocabulary (0..<\(v))"
+        case .batchTooLarge(let r, let l): return "a batch of \(r) token rows exceeds the \(l) rows the forward pass was made for"
+        case .emptyBlock: return "a sequence in a batch has no tokens to run"
         }
     }
 }

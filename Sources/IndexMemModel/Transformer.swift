@@ -2,7 +2,9 @@
 //
 // The one forward pass, in the order llama2.c's run.c reads: embed -> per layer (rmsnorm ->
 // q, k, v -> RoPE -> cache.append -> cache.attend -> wo -> residual -> rmsnorm -> FFN ->
-// residual) -> norm -> logits. It runs a chunk of tokens at once (prefill) or one (decode);
+// residual) -> norm -> logits. It runs a chunk of tokens at once (prefill) or one (decode),
+// of one sequence or of several at once (continuous batching: the weight products run once
+// over every sequence's rows, attention and eviction per sequence in its own caches);
 // architecture differences are fields of `ModelConfiguration`.
 
 import Foundation
@@ -16,8 +18,28 @@ public enum LogitsRequest: Sendable {
     case none, last, all
 }
 
-/// Runs the model. Holds scratch buffers for chunks of up to `maxChunk` tokens; one
-/// `Transformer` serves one sequence at a time (it is not thread-safe).
+/// One sequence's block in a batched forward pass: tokens at consecutive positions from
+/// `startPosition`, appended to the sequence's own caches.
+public struct SequenceBlock {
+    public var tokens: ArraySlice<Int>
+    public var startPosition: Int
+    public var caches: [any LayerCache]
+    public var request: LogitsRequest
+    /// (rows, vocab) floats for the rows `request` names; nil for `.none`.
+    public var logits: UnsafeMutablePointer<Float>?
+
+    public init(tokens: ArraySlice<Int>, startPosition: Int, caches: [any LayerCache], request: LogitsRequest,
+                logits: UnsafeMutablePointer<Float>?) {
+        self.tokens = tokens
+        self.startPosition = startPosition
+        self.caches = caches
+        self.request = request
+        self.logits = logits
+    }
+}
+
+/// Runs the model. Holds scratch buffers for up to `maxChunk` rows (the tokens of one chunk,
+/// or of every sequence in a batch); it is not thread-safe.
 public final class Transformer: @unchecked Sendable {
     public let weights: ModelWeights
     public let configuration: ModelConfiguration
@@ -45,6 +67,9 @@ public final class Transformer: @unchecked Sendable {
     private var kPlain: UnsafeMutablePointer<Float>?  // (chunk, kvHeads * headDim) keys before RoPE, when a policy asks
     private var hidden: UnsafeMutablePointer<Float>?  // (chunk, embedding) normalised layer input, when a policy asks
     private let positionsBuffer: UnsafeMutablePointer<Int32>  // (chunk)
+    /// (rows, vocab) logits of a batch of several sequences, before they go to each one's buffer.
+    private var batchLogits: UnsafeMutablePointer<Float>?
+    private var batchLogitsRows = 0
 
     public init(weights: ModelWeights, maxChunk: Int = 256, pool: ThreadPool) {
         self.weights = weights
@@ -75,7 +100,7 @@ public final class Transformer: @unchecked Sendable {
     deinit {
         x.deallocate(); xb.deallocate(); yb.deallocate(); q.deallocate(); k.deallocate(); v.deallocate()
         hb.deallocate(); hb2.deallocate(); act.deallocate(); cosSin.deallocate(); positionsBuffer.deallocate()
-        kPlain?.deallocate(); hidden?.deallocate()
+        kPlain?.deallocate(); hidden?.deallocate(); batchLogits?.deallocate()
     }
 
     /// Makes the per-layer caches for a full cache (every entry kept, up to `capacity`).
@@ -109,36 +134,72 @@ public final class Transformer: @unchecked Sendable {
             case .last: chunkRequest = isLast ? .last : .none; out = logits
             case .all: chunkRequest = .all; out = logits.map { $0 + done * vocab }
             }
-            tokens.withUnsafeBufferPointer { buf in
-                forwardChunk(tokens: UnsafeBufferPointer(rebasing: buf[done..<(done + n)]),
-                             startPosition: startPosition + done, caches: caches, request: chunkRequest, logits: out)
-            }
+            forwardBlocks([SequenceBlock(tokens: tokens[done..<(done + n)], startPosition: startPosition + done, caches: caches,
+                                         request: chunkRequest, logits: out)])
             done += n
             progress?(done, tokens.count)
         }
     }
 
-    private func forwardChunk(tokens: UnsafeBufferPointer<Int>, startPosition: Int, caches: [any LayerCache],
-                              request: LogitsRequest, logits: UnsafeMutablePointer<Float>?) {
+    /// Advances several sequences by one block each in one pass: every weight matrix is read
+    /// once for all their rows. Each sequence's rows are computed as they would be alone
+    /// whenever a product's arithmetic does not depend on its row count (every 32-value format,
+    /// so SmolLM2 bit for bit); llama.cpp's batched K-quant arithmetics do depend on it.
+    /// - Throws: `ModelError` for more rows than `maxChunk`, an empty block, a token outside
+    ///   the vocabulary or a position past the context; nothing has run then.
+    public func forward(batch: [SequenceBlock]) throws {
+        let vocab = configuration.vocabularySize
+        let rows = batch.reduce(0) { $0 + $1.tokens.count }
+        guard rows <= maxChunk else { throw ModelError.batchTooLarge(rows: rows, limit: maxChunk) }
+        for block in batch {
+            guard !block.tokens.isEmpty else { throw ModelError.emptyBlock }
+            for t in block.tokens where t < 0 || t >= vocab { throw ModelError.invalidToken(t, vocabularySize: vocab) }
+            let end = block.startPosition + block.tokens.count
+            guard end <= configuration.contextLength else {
+                throw ModelError.contextExceeded(requested: end, limit: configuration.contextLength)
+            }
+        }
+        guard !batch.isEmpty else { return }
+        forwardBlocks(batch)
+    }
+
+    private func forwardBlocks(_ blocks: [SequenceBlock]) {
         let c = configuration
-        let n = tokens.count
         let d = c.embeddingDimension, qd = c.queryDimension, kvd = c.kvDimension, ffn = c.feedForwardDimension
         let hd = c.headDimension, eps = c.rmsNormEpsilon
-        for t in 0..<n { positionsBuffer[t] = Int32(startPosition + t) }
-        let signals = caches.reduce(PolicySignals()) { $0.union($1.signals) }
+        // Block b's rows are offsets[b]..<offsets[b + 1].
+        var offsets = [0]
+        offsets.reserveCapacity(blocks.count + 1)
+        for block in blocks { offsets.append(offsets.last! + block.tokens.count) }
+        let n = offsets.last!
+        var signals = PolicySignals()
+        for (b, block) in blocks.enumerated() {
+            for (t, position) in (block.startPosition..<(block.startPosition + block.tokens.count)).enumerated() {
+                positionsBuffer[offsets[b] + t] = Int32(position)
+            }
+            for cache in block.caches { signals.formUnion(cache.signals) }
+        }
         if signals.contains(.unrotatedKeys) && kPlain == nil { kPlain = .allocate(capacity: maxChunk * kvd) }
         if signals.contains(.hiddenStates) && hidden == nil { hidden = .allocate(capacity: maxChunk * d) }
-        // Rows that need logits: the last layer's feed-forward runs on those only (llama.cpp's
-        // `inp_out_ids`), after attention has seen every row.
-        let outputRows: Range<Int>
-        switch request {
-        case .none: outputRows = n..<n
-        case .last: outputRows = (n - 1)..<n
-        case .all: outputRows = 0..<n
+        // Rows that need logits, ascending: the last layer's feed-forward runs on those only
+        // (llama.cpp's `inp_out_ids`), after attention has seen every row.
+        var outputRows: [Int] = []
+        for (b, block) in blocks.enumerated() {
+            switch block.request {
+            case .none: break
+            case .last: outputRows.append(offsets[b + 1] - 1)
+            case .all: outputRows.append(contentsOf: offsets[b]..<offsets[b + 1])
+            }
         }
 
         // MARK: Embedding
-        for t in 0..<n { weights.tokenEmbedding.dequantizeRow(tokens[t], into: x + t * d) }
+        var row = 0
+        for block in blocks {
+            for token in block.tokens {
+                weights.tokenEmbedding.dequantizeRow(token, into: x + row * d)
+                row += 1
+            }
+        }
         if let s = c.embeddingScale { VectorMath.scale(x, by: s, count: n * d) }
         observer?(-1, "inp_scaled", x, n, d)
 
@@ -158,8 +219,7 @@ public final class Transformer: @unchecked Sendable {
                 observer?(l, "Kcur_normed", k, n, kvd)
             }
             observer?(l, "Kcur_unrotated", k, n, kvd)
-            let cache = caches[l]
-            let wants = cache.signals
+            let wants = blocks.reduce(PolicySignals()) { $0.union($1.caches[l].signals) }
             if wants.contains(.unrotatedKeys), let kPlain { kPlain.update(from: k, count: n * kvd) }
             if wants.contains(.hiddenStates), let hidden { hidden.update(from: xb, count: n * d) }
             let layerRope = c.slidingWindow(layer: l) == nil ? rope : slidingRope
@@ -171,20 +231,26 @@ public final class Transformer: @unchecked Sendable {
             observer?(l, "Vcur", v, n, kvd)
             observer?(l, "Kcur", k, n, kvd)
             if let s = c.queryScale { VectorMath.scale(q, by: s, count: n * qd) }
-            cache.append(AppendBatch(
-                keys: k, values: v, positions: positionsBuffer, tokens: n,
-                unrotatedKeys: wants.contains(.unrotatedKeys) ? UnsafePointer(kPlain) : nil,
-                hiddenStates: wants.contains(.hiddenStates) ? UnsafePointer(hidden) : nil, hiddenDimension: d))
-            cache.attend(queries: q, positions: positionsBuffer, tokens: n, output: xb, pool: pool)
+            // Attention per sequence, in its own caches (the normed input in xb is spent).
+            for (b, block) in blocks.enumerated() {
+                let r0 = offsets[b], count = offsets[b + 1] - r0
+                let cache = block.caches[l]
+                let own = cache.signals
+                cache.append(AppendBatch(
+                    keys: k + r0 * kvd, values: v + r0 * kvd, positions: positionsBuffer + r0, tokens: count,
+                    unrotatedKeys: own.contains(.unrotatedKeys) ? kPlain.map { UnsafePointer($0 + r0 * kvd) } : nil,
+                    hiddenStates: own.contains(.hiddenStates) ? hidden.map { UnsafePointer($0 + r0 * d) } : nil, hiddenDimension: d))
+                cache.attend(queries: q + r0 * qd, positions: positionsBuffer + r0, tokens: count, output: xb + r0 * qd, pool: pool)
+            }
             observer?(l, "kqv_out", xb, n, qd)
             project(xb, stride: qd, tokens: n, layer.output, yb, d)
             if let b = layer.outputBias { for t in 0..<n { VectorMath.add(b, into: yb + t * d, count: d) } }
             if l == c.layerCount - 1 && outputRows.count < n {
-                // Keep only the rows that need logits (moved to the front).
+                // Keep only the rows that need logits (moved to the front, in order).
                 rows = outputRows.count
-                if rows > 0 {
-                    (yb).update(from: yb + outputRows.lowerBound * d, count: rows * d)
-                    x.update(from: x + outputRows.lowerBound * d, count: rows * d)
+                for (to, from) in outputRows.enumerated() where to != from {
+                    (yb + to * d).update(from: yb + from * d, count: d)
+                    (x + to * d).update(from: x + from * d, count: d)
                 }
             }
             if rows == 0 { break }
@@ -220,17 +286,42 @@ public final class Transformer: @unchecked Sendable {
         }
 
         // MARK: Output
-        guard let logits, rows > 0 else { return }
+        guard rows > 0 else { return }
+        // One sequence writes straight into its buffer; a batch through scratch, then per sequence.
+        let direct: UnsafeMutablePointer<Float>? = blocks.count == 1 ? blocks[0].logits : nil
+        if blocks.count == 1 && direct == nil { return }
         for t in 0..<rows {
             VectorMath.rmsNorm(x + t * d, weight: weights.outputNorm, eps: eps, out: xb + t * d, count: d)
         }
         observer?(-1, "result_norm", xb, rows, d)
         let vocab = c.vocabularySize
+        let logits = direct ?? batchLogitsScratch(rows: rows)
         project(xb, stride: d, tokens: rows, weights.output, logits, vocab)
         if let cap = c.finalLogitSoftcap {
             let inverse = 1 / cap
             for i in 0..<(rows * vocab) { logits[i] = tanhf(logits[i] * inverse) * cap }
         }
+        guard direct == nil else { return }
+        var next = 0
+        for block in blocks {
+            let count: Int
+            switch block.request {
+            case .none: count = 0
+            case .last: count = 1
+            case .all: count = block.tokens.count
+            }
+            block.logits?.update(from: logits + next * vocab, count: count * vocab)
+            next += count
+        }
+    }
+
+    private func batchLogitsScratch(rows: Int) -> UnsafeMutablePointer<Float> {
+        if let batchLogits, batchLogitsRows >= rows { return batchLogits }
+        batchLogits?.deallocate()
+        let made = UnsafeMutablePointer<Float>.allocate(capacity: rows * configuration.vocabularySize)
+        batchLogits = made
+        batchLogitsRows = rows
+        return made
     }
 
     /// Quantizes `tokens` rows of `input` once per activation format and multiplies them by

@@ -50,9 +50,10 @@ public final class InferenceServer: Sendable {
         poolBytes = options.resolvedPoolBytes(model: engine.configuration)
         guard poolBytes > 0 else { throw APIError.invalidRequest("the KV pool must be positive") }
         guard options.maxQueue >= 0, options.maxActive >= 1 else { throw APIError.invalidRequest("max queue >= 0 and max active >= 1") }
+        guard options.maxBatchTokens >= 1 else { throw APIError.invalidRequest("max batch tokens must be at least 1") }
         defaultPlan = try engine.bind(options.cache.resolve())
         scheduler = Scheduler(engine: engine, poolBytes: poolBytes, maxQueue: options.maxQueue, maxActive: options.maxActive,
-                              metrics: metrics)
+                              maxBatchTokens: options.maxBatchTokens, metrics: metrics)
         parser = RequestParser(engine: engine, options: options, modelID: modelID, defaultPlan: defaultPlan)
         textWork = WorkLimiter(limit: max(1, options.maxTokenizeActive), maxWaiting: options.maxQueue)
     }
@@ -105,7 +106,7 @@ public final class InferenceServer: Sendable {
         return "indexmem serve: listening on http://\(options.host.contains(":") ? "[\(options.host)]" : options.host):\(port)"
             + " model \(modelID) (\(engine.path), \(engine.configuration.architecture), ctx \(engine.configuration.contextLength))"
             + ", KV pool \(poolBytes) bytes (\(String(format: "%.1f", Double(poolBytes) / 1048576)) MiB)\(fits)"
-            + ", default \(cache), at most \(options.maxActive) running and \(options.maxQueue) queued"
+            + ", default \(cache), at most \(options.maxActive) running (batched steps of up to \(options.maxBatchTokens) tokens) and \(options.maxQueue) queued"
     }
 
     // MARK: - Routes

@@ -1,10 +1,12 @@
 // IndexMem — server. Apache-2.0.
 //
-// One thread owns every session and steps them in rounds: each round, every decoding request
-// advances one token, then one prefill chunk runs for the prefilling request served least so
-// far. The engine's thread pool serialises parallel regions anyway, so one stepping thread
-// shares the cores without contention, keeps inter-token latency bounded while long prompts
-// are read, and is the one place where KV memory is allocated and freed.
+// One thread owns every session and steps them all together (continuous batching): each step
+// is one forward pass holding every decoding request's next token and, up to the step's token
+// budget, prompt chunks of the prefilling requests served least so far (at least one chunk, so
+// prompts always progress). Requests join and leave between steps. The weights are read once
+// per step for all of them, which is what lets total throughput grow with the number of
+// clients; one stepping thread shares the cores without contention, keeps inter-token latency
+// bounded while long prompts are read, and is the one place where KV memory is allocated and freed.
 //
 // Admission: a request reserves the most KV bytes its cache can hold
 // (`CachePlan.kvBytesBound`) from the global pool before it gets a session; one
@@ -105,7 +107,11 @@ final class Scheduler: @unchecked Sendable {
     let poolBytes: Int
     let maxQueue: Int
     let maxActive: Int
+    /// Token rows per step: decoding requests' tokens plus prompt chunks (at least one chunk).
+    let maxBatchTokens: Int
     let metrics: ServerMetrics
+    /// The one forward pass of every step (made on the stepping thread's first step).
+    private var stepper: BatchStepper?
 
     private let condition = NSCondition()
     // Guarded by `condition`:
@@ -118,11 +124,12 @@ final class Scheduler: @unchecked Sendable {
     /// Average seconds a request holds its reservation (for `Retry-After`).
     private var averageJobSeconds = 5.0
 
-    init(engine: Engine, poolBytes: Int, maxQueue: Int, maxActive: Int, metrics: ServerMetrics) {
+    init(engine: Engine, poolBytes: Int, maxQueue: Int, maxActive: Int, maxBatchTokens: Int, metrics: ServerMetrics) {
         self.engine = engine
         self.poolBytes = poolBytes
         self.maxQueue = maxQueue
         self.maxActive = maxActive
+        self.maxBatchTokens = maxBatchTokens
         self.metrics = metrics
         metrics.setPool(bytes: poolBytes)
     }
@@ -272,12 +279,7 @@ final class Scheduler: @unchecked Sendable {
             condition.unlock()
 
             for job in round where job.session == nil && !job.done { open(job) }
-            // Decode: one token for each.
-            for job in round where !job.done && job.session != nil && !job.isPrefilling && !job.isCancelled { step(job) }
-            // Prefill: one chunk for the prompt served least so far.
-            if let job = round.filter({ !$0.done && $0.session != nil && $0.isPrefilling && !$0.isCancelled }).min(by: { $0.served < $1.served }) {
-                step(job)
-            }
+            step(round)
             // Retire what ended.
             var inUse = 0, memoryInUse = 0
             var finished: [GenerationJob] = []
@@ -340,39 +342,81 @@ final class Scheduler: @unchecked Sendable {
         }
     }
 
-    /// One step of the session's own stepping: a prefill chunk, or one generated token.
-    private func step(_ job: GenerationJob) {
-        guard let session = job.session else { return }
-        let start = DispatchTime.now().uptimeNanoseconds
-        defer { job.served += DispatchTime.now().uptimeNanoseconds - start }
-        let prompt = job.request.promptTokens
-        do {
-            if job.isPrefilling {
-                let n = min(job.request.cache.chunk, prompt.count - job.fed)
-                try session.prefill(Array(prompt[job.fed..<(job.fed + n)]))
-                job.fed += n
-                metrics.promptTokens(n)
-                if !job.isPrefilling {
-                    session.finishPrompt()
-                    job.prefillDone = DispatchTime.now().uptimeNanoseconds
-                    job.decoding = session.startDecoding(job.generation)
-                    if let reason = job.decoding?.finishReason { complete(job, reason: reason.rawValue) }
-                }
-                return
-            }
-            // In place: the sampler's buffers are not copied per token.
-            guard let next = try session.decodeStep(&job.decoding!) else {
-                complete(job, reason: (job.decoding?.finishReason ?? .stop).rawValue)
-                return
-            }
-            metrics.generatedTokens(1)
-            let (piece, stopped) = job.text.append(next)
-            if !piece.isEmpty { job.events.yield(.text(piece)) }
-            if stopped { complete(job, reason: "stop"); return }
-            if let reason = job.decoding?.finishReason { complete(job, reason: reason.rawValue) }
-        } catch {
-            fail(job, error)
+    /// One batched step: every decoding job's next token, then prompt chunks, least served first.
+    private func step(_ round: [GenerationJob]) {
+        let running = round.filter { !$0.done && $0.session != nil && !$0.isCancelled }
+        var jobs: [GenerationJob] = []
+        var items: [BatchStepper.Item] = []
+        for job in running where !job.isPrefilling {
+            guard let session = job.session, let decoding = job.decoding else { continue }
+            job.decoding = nil  // the item holds the only copy: the sampler's buffers change in place
+            jobs.append(job)
+            items.append(BatchStepper.Item(session: session, work: .decode(decoding)))
         }
+        var rows = items.reduce(0) { $0 + $1.rows }
+        var prefills = 0
+        for job in running.filter(\.isPrefilling).sorted(by: { $0.served < $1.served }) {
+            guard let session = job.session else { continue }
+            let prompt = job.request.promptTokens
+            let n = min(job.request.cache.chunk, prompt.count - job.fed)
+            if prefills > 0 && rows + n > maxBatchTokens { break }
+            jobs.append(job)
+            items.append(BatchStepper.Item(session: session, work: .prefill(prompt[job.fed..<(job.fed + n)])))
+            rows += n
+            prefills += 1
+        }
+        guard !items.isEmpty else { return }
+        let start = DispatchTime.now().uptimeNanoseconds
+        do {
+            let chunk = jobs.map(\.request.cache.chunk).max() ?? 1
+            if stepper == nil || stepper!.maxTokens < max(maxBatchTokens, chunk + maxActive) {
+                stepper = BatchStepper(engine: engine, maxTokens: max(maxBatchTokens, chunk + maxActive))
+            }
+            try stepper!.step(&items)
+        } catch {
+            for (job, item) in zip(jobs, items) {
+                job.decoding = item.decoding
+                fail(job, error)
+            }
+            return
+        }
+        let elapsed = DispatchTime.now().uptimeNanoseconds - start
+        for (job, item) in zip(jobs, items) {
+            job.served += elapsed * UInt64(max(1, item.rows)) / UInt64(max(1, rows))
+            if case .decode(let decoding) = item.work { job.decoding = decoding }
+            if let error = item.error {
+                fail(job, error)
+                continue
+            }
+            switch item.work {
+            case .prefill(let chunk): finishedChunk(job, tokens: chunk.count)
+            case .decode: delivered(job, token: item.token)
+            }
+        }
+    }
+
+    /// After a prompt chunk ran: at the prompt's end, compress (prefill-then-compress) and start decoding.
+    private func finishedChunk(_ job: GenerationJob, tokens: Int) {
+        job.fed += tokens
+        metrics.promptTokens(tokens)
+        guard !job.isPrefilling, let session = job.session else { return }
+        session.finishPrompt()
+        job.prefillDone = DispatchTime.now().uptimeNanoseconds
+        job.decoding = session.startDecoding(job.generation)
+        if let reason = job.decoding?.finishReason { complete(job, reason: reason.rawValue) }
+    }
+
+    /// After a decoding step: streams the token's text, or ends the job.
+    private func delivered(_ job: GenerationJob, token: Int?) {
+        guard let next = token else {
+            complete(job, reason: (job.decoding?.finishReason ?? .stop).rawValue)
+            return
+        }
+        metrics.generatedTokens(1)
+        let (piece, stopped) = job.text.append(next)
+        if !piece.isEmpty { job.events.yield(.text(piece)) }
+        if stopped { complete(job, reason: "stop"); return }
+        if let reason = job.decoding?.finishReason { complete(job, reason: reason.rawValue) }
     }
 
     private func complete(_ job: GenerationJob, reason: String) {

@@ -15,6 +15,8 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Comma-separated prompt lengths in tokens.") var promptTokens: String = "512,2048"
     @Option(name: .long, help: "Tokens to decode after each prompt.") var gen: Int = 64
     @Option(name: .long, help: "Text file whose tokens make the prompt (repeated as needed).") var textFile: String?
+    @Option(name: .long, help: "Also decode this many sequences at once (continuous batching) and compare one step's time with one sequence's, in the same run.")
+    var batch: Int?
     @Flag(name: .long, help: "Print one JSON object per prompt length.") var json = false
 
     func run() throws {
@@ -25,12 +27,17 @@ struct BenchCommand: ParsableCommand {
             return n
         }
         guard gen >= 0 else { throw ValidationError("--gen must not be negative") }
+        if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
         let cachePlan = try cache.plan()
         let engine = try model.loadEngine(progress: !json)
         let source = try BenchText.load(path: textFile)
         var corpus = engine.tokenize(source)
         guard !corpus.isEmpty else { throw ValidationError("the benchmark text tokenizes to nothing") }
         while corpus.count < (lengths.max() ?? 0) { corpus += corpus }
+        if let batch {
+            try BatchBench(engine: engine, plan: cachePlan, corpus: corpus, gen: max(gen, 1), json: json).run(lengths: lengths, batch: batch)
+            return
+        }
         for n in lengths {
             try engine.checkContext(tokens: n + gen)
             let session = try engine.makeSession(cache: cachePlan)
@@ -51,6 +58,65 @@ struct BenchCommand: ParsableCommand {
                                          result.cache.kvBytesPeak, Double(ResourceUsage.peakResidentBytes()) / 1048576))
             }
         }
+    }
+}
+
+/// Decoding several sequences in one forward pass against one alone: the same prompts, the
+/// same stepping (`BatchStepper`), alternated in one run so that machine noise hits both.
+struct BatchBench {
+    let engine: Engine
+    let plan: CachePlan
+    let corpus: [Int]
+    let gen: Int
+    let json: Bool
+
+    func run(lengths: [Int], batch: Int) throws {
+        for n in lengths {
+            try engine.checkContext(tokens: n + gen + 1)
+            var single: [Double] = [], batched: [Double] = []
+            // Alternating rounds: a lone sequence, then the batch, three times each.
+            for _ in 0..<3 {
+                single.append(try secondsPerStep(sequences: 1, promptTokens: n))
+                batched.append(try secondsPerStep(sequences: batch, promptTokens: n))
+            }
+            let one = single.sorted()[1], many = batched.sorted()[1]
+            if json {
+                try printJSON([
+                    "prompt_tokens": n, "gen_tokens": gen, "batch": batch, "threads": engine.pool.threadCount,
+                    "step_seconds_single": one, "step_seconds_batch": many, "step_time_ratio": many / one,
+                    "tokens_per_second_single": 1 / one, "tokens_per_second_batch": Double(batch) / many,
+                    "resident_bytes_peak": ResourceUsage.peakResidentBytes(),
+                ] as [String: Any])
+            } else {
+                Terminal.writeOut(String(format: "prompt %5d: decode step %6.2f ms alone, %6.2f ms for %d sequences (%.2fx the time; %.1f vs %.1f tok/s in total)   RSS peak %.1f MiB\n",
+                                         n, one * 1e3, many * 1e3, batch, many / one, Double(batch) / many, 1 / one,
+                                         Double(ResourceUsage.peakResidentBytes()) / 1048576))
+            }
+        }
+    }
+
+    /// Median seconds of one decoding step of `sequences` sessions after their prompts.
+    private func secondsPerStep(sequences: Int, promptTokens n: Int) throws -> Double {
+        let stepper = BatchStepper(engine: engine, maxTokens: max(sequences, plan.chunk))
+        var items: [BatchStepper.Item] = []
+        for s in 0..<sequences {
+            let session = try engine.makeSession(cache: plan)
+            // Each sequence reads its own stretch of the text.
+            let start = (s * 997) % max(1, corpus.count - n)
+            try session.prefill(Array(corpus[start..<(start + n)]))
+            session.finishPrompt()
+            let decoding = session.startDecoding(GenerationOptions(maxTokens: gen + 1, sampling: .greedy, stopAtEndOfTurn: false))
+            items.append(BatchStepper.Item(session: session, work: .decode(decoding)))
+        }
+        try stepper.step(&items)  // samples the first tokens (nothing to feed yet)
+        var times: [Double] = []
+        for _ in 0..<gen {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try stepper.step(&items)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            if let failed = items.first(where: { $0.error != nil })?.error { throw failed }
+        }
+        return times.sorted()[times.count / 2]
     }
 }
 

@@ -33,6 +33,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Requests that may wait for KV memory before 503.") var maxQueue: Int = ServeCommand.defaults.maxQueue
     @Option(name: .long, help: "Requests that run at once (each has a session and a few MB of scratch).")
     var maxActive: Int = ServeCommand.defaults.maxActive
+    @Option(name: .long, help: "Token rows per batched step: each decoding request's next token plus prompt chunks up to this total (at least one chunk).")
+    var maxBatchTokens: Int = ServeCommand.defaults.maxBatchTokens
     @Option(name: .long, help: "Largest request body, e.g. 4M.") var maxBodyBytes: String = String(ServeCommand.defaults.maxBodyBytes)
     @Option(name: .long, help: "Largest text /tokenize reads or /detokenize returns, e.g. 1M (413 above).")
     var maxTokenizeBytes: String = String(ServeCommand.defaults.maxTokenizeBytes)
@@ -47,6 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let p = resolvedPort(), !(0...65535).contains(p) { throw ValidationError("--port must be in 0...65535") }
         if maxQueue < 0 { throw ValidationError("--max-queue must not be negative") }
         if maxActive < 1 { throw ValidationError("--max-active must be at least 1") }
+        if maxBatchTokens < 1 { throw ValidationError("--max-batch-tokens must be at least 1") }
         if defaultMaxTokens < 0 { throw ValidationError("--default-max-tokens must not be negative") }
         if shutdownGrace < 0 { throw ValidationError("--shutdown-grace must not be negative") }
         _ = try bodyBytes()
@@ -80,6 +83,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.kvPoolBytes = resolvedPool().flatMap(ServerOptions.parseBytes)
         options.maxQueue = maxQueue
         options.maxActive = maxActive
+        options.maxBatchTokens = maxBatchTokens
         options.maxBodyBytes = try bodyBytes()
         options.maxTokenizeBytes = try tokenizeBytes()
         options.maxTokenizeActive = maxTokenizeActive
