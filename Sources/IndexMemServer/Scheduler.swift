@@ -381,6 +381,7 @@ final class Scheduler: @unchecked Sendable {
             return
         }
         let elapsed = DispatchTime.now().uptimeNanoseconds - start
+        metrics.stepped(sequences: items.count, rows: rows)
         for (job, item) in zip(jobs, items) {
             job.served += elapsed * UInt64(max(1, item.rows)) / UInt64(max(1, rows))
             if case .decode(let decoding) = item.work { job.decoding = decoding }

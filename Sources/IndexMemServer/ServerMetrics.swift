@@ -28,6 +28,10 @@ final class ServerMetrics: Sendable {
         var queue = 0
         var queueMax = 0
         var active = 0
+        var batchSteps = 0
+        var batchSequences = 0
+        var batchRows = 0
+        var batchSequencesMax = 0
         /// Tokens per whole second of uptime, the last `rateWindow` seconds.
         var promptRate = RateWindow()
         var generatedRate = RateWindow()
@@ -46,6 +50,15 @@ final class ServerMetrics: Sendable {
     func admitted(queueSeconds: Double) { state.withLock { $0.admitted += 1; $0.queueSecondsSum += queueSeconds } }
     func promptTokens(_ n: Int) { state.withLock { $0.promptTokens += n; $0.promptRate.add(n) } }
     func generatedTokens(_ n: Int) { state.withLock { $0.generatedTokens += n; $0.generatedRate.add(n) } }
+    /// One batched forward pass of `sequences` requests and `rows` token rows.
+    func stepped(sequences: Int, rows: Int) {
+        state.withLock {
+            $0.batchSteps += 1
+            $0.batchSequences += sequences
+            $0.batchRows += rows
+            $0.batchSequencesMax = max($0.batchSequencesMax, sequences)
+        }
+    }
     func setPool(bytes: Int) { state.withLock { $0.poolBytes = bytes } }
 
     func setQueue(length: Int) {
@@ -101,6 +114,10 @@ final class ServerMetrics: Sendable {
         one("kv_bytes_in_use", "gauge", "KV bytes held by live sessions now.", s.inUse)
         one("kv_bytes_in_use_max", "gauge", "Most KV bytes held at once since start.", s.inUseMax)
         one("memory_bytes_in_use", "gauge", "Latent-memory bytes held by live sessions now (reserved from the pool with their KV bytes).", s.memoryInUse)
+        one("batch_steps_total", "counter", "Batched forward passes run (continuous batching).", s.batchSteps)
+        one("batch_sequences_total", "counter", "Requests advanced, summed over batched steps (divided by the steps: the mean batch size).", s.batchSequences)
+        one("batch_rows_total", "counter", "Token rows run, summed over batched steps (decode tokens and prompt tokens).", s.batchRows)
+        one("batch_sequences_max", "gauge", "Most requests advanced in one step since start.", s.batchSequencesMax)
         one("evictions_total", "counter", "KV entries evicted (per layer and KV head) by finished requests.", s.evictions)
         one("resident_bytes", "gauge", "Resident memory of the process.", ResourceUsage.residentBytes())
         one("resident_bytes_peak", "gauge", "Peak resident memory of the process.", ResourceUsage.peakResidentBytes())
