@@ -9,6 +9,7 @@
 // those it would sample alone (bit for bit whenever the weight products' arithmetic does not
 // depend on the row count: every 32-value format, SmolLM2's included).
 
+import Foundation
 import IndexMemModel
 
 // MARK: - Batch stepping
@@ -116,6 +117,85 @@ public final class BatchStepper {
             }
             items[i].token = items[i].session.sampleNext(&decoding)
             items[i].work = .decode(decoding)
+        }
+    }
+}
+
+// MARK: - Batched generation
+
+extension BatchStepper {
+    /// `Session.generate` for several sessions at once: each reads its prompt (a chunk per
+    /// step, several prompts' chunks per step while they fit in `maxTokens`), then all decode
+    /// together, one token each per step. Each result is the one `generate` gives alone
+    /// (bit for bit where the products allow it, see `Transformer.forward(batch:)`).
+    /// - Throws: the first error of any session (an empty prompt, the context full).
+    public func generate(_ sessions: [Session], prompts: [[Int]], options: [GenerationOptions]) throws -> [GenerationResult] {
+        precondition(sessions.count == prompts.count && prompts.count == options.count, "one prompt and options per session")
+        for (session, prompt) in zip(sessions, prompts) where prompt.isEmpty && session.tokens.isEmpty { throw EngineError.emptyPrompt }
+        for o in options where o.maxTokens < 0 { throw EngineError.invalidOption("maxTokens must not be negative") }
+        let count = sessions.count
+        var fed = [Int](repeating: 0, count: count)
+        var decodings = [Decoding?](repeating: nil, count: count)
+        var texts = [String](repeating: "", count: count)
+        var accumulators = (0..<count).map { _ in TextAccumulator(tokenizer: engine.tokenizer) }
+        var timings = [GenerationTimings](repeating: GenerationTimings(), count: count)
+        var started = [UInt64](repeating: DispatchTime.now().uptimeNanoseconds, count: count)
+        func startDecoding(_ i: Int) {
+            sessions[i].finishPrompt()
+            let now = DispatchTime.now().uptimeNanoseconds
+            timings[i].prefillSeconds = Double(now - started[i]) / 1e9
+            timings[i].prefillTokens = prompts[i].count
+            started[i] = now
+            decodings[i] = sessions[i].startDecoding(options[i])
+        }
+        for i in 0..<count where prompts[i].isEmpty { startDecoding(i) }
+        while decodings.contains(where: { $0 == nil || !$0!.isFinished }) {
+            var members: [Int] = []
+            var items: [Item] = []
+            var rows = 0
+            for i in 0..<count {
+                if let d = decodings[i] {
+                    guard !d.isFinished else { continue }
+                    decodings[i] = nil  // the item holds the only copy
+                    items.append(Item(session: sessions[i], work: .decode(d)))
+                    rows += d.unfed == nil ? 0 : 1
+                    members.append(i)
+                }
+            }
+            for i in 0..<count where decodings[i] == nil && !members.contains(i) {
+                let n = min(sessions[i].cachePlan.chunk, prompts[i].count - fed[i])
+                if !items.isEmpty && rows + n > maxTokens { continue }
+                guard rows + n <= maxTokens else {
+                    // A chunk larger than this stepper: the session reads it alone.
+                    try sessions[i].prefill(Array(prompts[i][fed[i]..<(fed[i] + n)]))
+                    fed[i] += n
+                    if fed[i] == prompts[i].count { startDecoding(i) }
+                    continue
+                }
+                items.append(Item(session: sessions[i], work: .prefill(prompts[i][fed[i]..<(fed[i] + n)])))
+                rows += n
+                members.append(i)
+            }
+            try step(&items)
+            for (i, item) in zip(members, items) {
+                if let error = item.error { throw error }
+                switch item.work {
+                case .prefill(let chunk):
+                    fed[i] += chunk.count
+                    if fed[i] == prompts[i].count { startDecoding(i) }
+                case .decode(let d):
+                    decodings[i] = d
+                    if let token = item.token { texts[i] += accumulators[i].append(token) }
+                    if d.isFinished {
+                        timings[i].decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - started[i]) / 1e9
+                        timings[i].decodeTokens = d.steps
+                    }
+                }
+            }
+        }
+        return (0..<count).map { i in
+            GenerationResult(promptTokens: prompts[i], generatedTokens: decodings[i]!.generated, text: texts[i] + accumulators[i].flush(),
+                             finishReason: decodings[i]!.finishReason ?? .length, timings: timings[i], cache: sessions[i].cacheReport())
         }
     }
 }

@@ -85,6 +85,43 @@ public final class EvalRunner {
         }
     }
 
+    /// Whether `run(batch:)` can take the item (a question to answer, not a shared prefill).
+    public static func batchable(_ item: WorkItem) -> Bool {
+        item.task != PerplexityTask.name && sharedPrefillKey(item) == nil
+    }
+
+    /// Runs answer items together: each sample's context is read alone as `run(_:)` reads
+    /// it, then their questions and answers go through `stepper` in shared forward passes.
+    /// Each result equals `run(_:)`'s (bit for bit on SmolLM2); its seconds are its own
+    /// prefill plus an equal share of the batch's answering time.
+    public func run(batch items: [WorkItem], stepper: BatchStepper, onResult: (EvalResult) throws -> Void) throws {
+        guard items.count > 1 else {
+            for item in items { try onResult(try run(item)) }
+            return
+        }
+        precondition(items.allSatisfy(Self.batchable), "batched items answer a question each")
+        var prompts: [PreparedPrompt] = [], sessions: [Session] = [], prefillSeconds: [Double] = []
+        for item in items {
+            let start = Date()
+            let prompt = try prompt(for: item)
+            try checkFits(prompt)
+            let session = try engine.makeSession(cache: item.cache)
+            try session.prefill(prompt.contextTokens)
+            session.finishPrompt()
+            prompts.append(prompt)
+            sessions.append(session)
+            prefillSeconds.append(Date().timeIntervalSince(start))
+        }
+        let start = Date()
+        let generations = try stepper.generate(sessions, prompts: prompts.map(\.questionTokens), options: prompts.map(answerOptions))
+        let shared = Date().timeIntervalSince(start) / Double(items.count)
+        for (i, item) in items.enumerated() {
+            let report = sessions[i].cacheReport()
+            try onResult(answerResult(item, prompt: prompts[i], generation: generations[i], report: report, budget: report.budget,
+                                      seconds: prefillSeconds[i] + shared))
+        }
+    }
+
     /// Runs one work item.
     public func run(_ item: WorkItem) throws -> EvalResult {
         let start = Date()
@@ -108,8 +145,11 @@ public final class EvalRunner {
 
     /// Greedy answer to the question, after the context the session holds.
     private func answer(_ prompt: PreparedPrompt, in session: Session) throws -> GenerationResult {
-        try session.generate(prompt: prompt.questionTokens,
-                             options: GenerationOptions(maxTokens: prompt.sample.maxNewTokens, sampling: .greedy, stopAtEndOfTurn: true))
+        try session.generate(prompt: prompt.questionTokens, options: answerOptions(prompt))
+    }
+
+    private func answerOptions(_ prompt: PreparedPrompt) -> GenerationOptions {
+        GenerationOptions(maxTokens: prompt.sample.maxNewTokens, sampling: .greedy, stopAtEndOfTurn: true)
     }
 
     /// The result line of a question answered under `item`'s cache setting.

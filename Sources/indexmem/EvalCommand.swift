@@ -43,6 +43,8 @@ struct EvalRunCommand: ParsableCommand {
     @Option(name: .long, help: "Run one shard, k/n.") var shard: String?
     @Option(name: .long, help: "Indexer adapter for the learned policies (default: adapters/<model file>.indexmem.safetensors).") var adapter: String?
     @Option(name: .long, help: "Latent memory modes for the evicting policies: off, on, softmax (e.g. off,on).") var memory: String?
+    @Option(name: .long, help: "Answer this many samples' questions in one batch (each context is still read alone); results are unchanged.")
+    var batch: Int = 1
     @Option(name: .long, help: "Results file (JSON lines, appended).") var out: String
     @Flag(name: .long, help: "Prompts without the chat template.") var raw = false
     @Flag(name: .long, help: "Write each prompt's token ids into its result line (for checks against llama.cpp).") var recordPrompts = false
@@ -69,6 +71,7 @@ struct EvalRunCommand: ParsableCommand {
         if let adapter { spec.adapter = adapter }
         if let m = list(memory) { spec.memories = m }
         guard spec.samples > 0 else { throw ValidationError("--samples must be positive") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         let shardSpec = try shard.map { try Shard(parsing: $0) } ?? .all
 
         var datasetSamples: [EvalSample]? = nil
@@ -103,12 +106,19 @@ struct EvalRunCommand: ParsableCommand {
                 log("\(done)/\(todo.count) ETA \(Self.duration(eta)): \(line)")
             }
         }
-        // Consecutive prefill-then-compress items of one sample and policy share one prefill.
+        // Consecutive prefill-then-compress items of one sample and policy share one prefill;
+        // with --batch, up to that many consecutive answer items share their answers' steps.
+        let stepper = batch > 1 ? BatchStepper(engine: engine, maxTokens: max(spec.chunk, 256) + batch) : nil
         var i = 0
         while i < todo.count {
             var j = i + 1
             if let key = EvalRunner.sharedPrefillKey(todo[i]) {
                 while j < todo.count && EvalRunner.sharedPrefillKey(todo[j]) == key { j += 1 }
+            } else if let stepper, EvalRunner.batchable(todo[i]) {
+                while j < todo.count && j - i < batch && EvalRunner.batchable(todo[j]) { j += 1 }
+                try runner.run(batch: Array(todo[i..<j]), stepper: stepper, onResult: report)
+                i = j
+                continue
             }
             try runner.run(group: Array(todo[i..<j]), onResult: report)
             i = j
