@@ -11,6 +11,13 @@
 #   swift build -c release
 #   python3 scripts/load_test.py                       # 16 clients, 2K prompts, budget 256, pool of 4
 #   python3 scripts/load_test.py --json out.json --waves 3
+#   python3 scripts/load_test.py --scenario batching   # continuous batching (below)
+#
+# --scenario batching measures what continuous batching is for, in one server run: one lone
+# streaming request (short prompt, --gen tokens) and its decode rate; then --clients (default
+# 8) concurrent streaming clients of the same shape and their aggregate generated tokens/s
+# (ratio to the lone rate); then the time to first token of a short request sent while
+# --long-clients requests with --prompt-tokens prompts are being read (--ttft-repeats times).
 #
 # Only the Python standard library; traffic goes to 127.0.0.1 only, bounded in count
 # (clients x waves requests) and time (--timeout seconds in all).
@@ -107,6 +114,96 @@ def make_prompts(base, n, tokens):
     return prompts
 
 
+def stream(base, body, timeout):
+    """A streaming completion: (seconds to the first text, seconds to the last, seconds in all,
+    completion tokens). Times from the moment the request is sent."""
+    body = dict(body, stream=True, stream_options={"include_usage": True})
+    req = urllib.request.Request(base + "/v1/completions", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    t0 = time.time()
+    first = last = None
+    tokens = 0
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        for raw in r:
+            line = raw.decode("utf-8", "replace").strip()
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            o = json.loads(line[6:])
+            if o.get("usage"):
+                tokens = o["usage"]["completion_tokens"]
+            if any(c.get("text") for c in o.get("choices", [])):
+                now = time.time()
+                first = first or now
+                last = now
+    end = time.time()
+    return ((first or end) - t0, (last or end) - t0, end - t0, tokens)
+
+
+def batching_scenario(args, base, server):
+    """Lone decode rate, aggregate rate of concurrent clients, and time to first token under long prompts."""
+    short = "Write a long story about a lighthouse keeper and her cat."
+    body = {"prompt": short, "max_tokens": args.gen, "temperature": 0, "ignore_eos": True}
+    stream(base, dict(body, max_tokens=4), 120)  # warm-up
+    lone = []
+    for _ in range(2):
+        first, last, total, tokens = stream(base, body, 600)
+        lone.append({"tokens": tokens, "decode_tokens_per_second": (tokens - 1) / max(1e-9, last - first),
+                     "tokens_per_second": tokens / total, "ttft": first})
+    lone_rate = max(r["decode_tokens_per_second"] for r in lone)
+    print(json.dumps({"lone": lone}), flush=True)
+
+    results = [None] * args.clients
+
+    def client(i):
+        results[i] = stream(base, dict(body, prompt=f"{short} Story number {i}."), 900)
+
+    m0 = metrics(base)
+    t0 = time.time()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.time() - t0
+    m1 = metrics(base)
+    generated = sum(r[3] for r in results)
+    steps = m1.get("indexmem_batch_steps_total", 0) - m0.get("indexmem_batch_steps_total", 0)
+    sequences = m1.get("indexmem_batch_sequences_total", 0) - m0.get("indexmem_batch_sequences_total", 0)
+    concurrent = {"clients": args.clients, "generated_tokens": generated, "wall_seconds": round(wall, 2),
+                  "aggregate_tokens_per_second": round(generated / wall, 2),
+                  "ratio_to_lone_decode": round(generated / wall / lone_rate, 2),
+                  "ttft_max": round(max(r[0] for r in results), 2),
+                  "mean_batch": round(sequences / max(1, steps), 2)}
+    print(json.dumps({"concurrent": concurrent}), flush=True)
+
+    prompts = make_prompts(base, args.long_clients, args.prompt_tokens)
+    ttfts = []
+    for _ in range(args.ttft_repeats):
+        long_threads = [threading.Thread(target=post, args=(base, "/v1/completions",
+                                                            {"prompt": q, "max_tokens": 8, "temperature": 0}, 900))
+                        for q in prompts]
+        for t in long_threads:
+            t.start()
+        # Until the long prompts are being read.
+        for _ in range(200):
+            if metrics(base).get("indexmem_requests_active", 0) >= args.long_clients:
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)
+        first, _, _, _ = stream(base, {"prompt": "Say hello.", "max_tokens": 4, "temperature": 0}, 600)
+        ttfts.append(round(first, 3))
+        for t in long_threads:
+            t.join()
+    under_load = {"long_clients": args.long_clients, "long_prompt_tokens": args.prompt_tokens, "ttft_seconds": ttfts,
+                  "ttft_max": max(ttfts)}
+    print(json.dumps({"ttft_under_long_prompts": under_load}), flush=True)
+    summary = {"scenario": "batching", "gen": args.gen, "max_batch_tokens": args.max_batch_tokens,
+               "lone_decode_tokens_per_second": round(lone_rate, 2), "concurrent": concurrent, "ttft_under_long_prompts": under_load,
+               "aggregate_at_least_4x_lone": concurrent["ratio_to_lone_decode"] >= 4, "ttft_under_2s": under_load["ttft_max"] < 2}
+    print(json.dumps(summary, indent=1), flush=True)
+    return summary
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--binary", default=os.path.join(ROOT, ".build/release/indexmem"))
@@ -121,7 +218,14 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--timeout", type=float, default=1500, help="seconds for the whole run")
     p.add_argument("--json", help="write the summary here")
+    p.add_argument("--scenario", choices=["pool", "batching"], default="pool")
+    p.add_argument("--gen", type=int, default=128, help="batching: tokens each streaming client generates")
+    p.add_argument("--long-clients", type=int, default=2, help="batching: long prompts read while the short request waits")
+    p.add_argument("--ttft-repeats", type=int, default=3)
+    p.add_argument("--max-batch-tokens", type=int, default=256)
     args = p.parse_args()
+    if args.scenario == "batching" and "--clients" not in sys.argv:
+        args.clients = 8
 
     # One request's reservation: (budget + chunk) entries per layer, capped at its sequence,
     # at the model's KV bytes per token (all layers).
@@ -132,7 +236,12 @@ def main():
     base = f"http://127.0.0.1:{port}"
     cmd = [args.binary, "serve", "--port", str(port), "--policy", args.policy, "--budget", str(args.budget),
            "--kv-pool-bytes", str(pool), "--max-queue", str(args.max_queue), "--max-active", str(args.fit + 2),
-           "--threads", str(args.threads), "--shutdown-grace", "5"]
+           "--threads", str(args.threads), "--shutdown-grace", "5", "--max-batch-tokens", str(args.max_batch_tokens)]
+    if args.scenario == "batching":
+        # Every client runs at once: the pool and the active slots are not what is measured.
+        pool = 4 * pool
+        cmd[cmd.index("--kv-pool-bytes") + 1] = str(pool)
+        cmd[cmd.index("--max-active") + 1] = str(args.clients + args.long_clients + 2)
     log = open(os.path.join(ROOT, ".build", "load_test_server.log"), "w")
     server = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + args.timeout
@@ -145,6 +254,15 @@ def main():
                 if server.poll() is not None:
                     sys.exit(f"the server exited: see {log.name}")
                 time.sleep(0.1)
+        if args.scenario == "batching":
+            summary = batching_scenario(args, base, server)
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump(summary, f, indent=1)
+            server.terminate()
+            code = server.wait(timeout=60)
+            print(f"server exited with {code} after SIGTERM", flush=True)
+            sys.exit(0 if code == 0 else 1)
         prompts = make_prompts(base, args.clients, args.prompt_tokens)
         print(f"server pid {server.pid}, pool {pool} bytes ({pool / 2**20:.1f} MiB, fits {args.fit} of {reservation} bytes), "
               f"{args.clients} clients x {args.waves} waves, prompts ~{args.prompt_tokens} tokens, max_tokens {args.max_tokens}",

@@ -404,7 +404,14 @@ final class Scheduler: @unchecked Sendable {
         session.finishPrompt()
         job.prefillDone = DispatchTime.now().uptimeNanoseconds
         job.decoding = session.startDecoding(job.generation)
-        if let reason = job.decoding?.finishReason { complete(job, reason: reason.rawValue) }
+        if let reason = job.decoding?.finishReason { complete(job, reason: reason.rawValue); return }
+        // The first token needs no forward pass (the prompt's logits are there): send it now
+        // rather than a step later, for the time to first token.
+        do {
+            delivered(job, token: try session.decodeStep(&job.decoding!))
+        } catch {
+            fail(job, error)
+        }
     }
 
     /// After a decoding step: streams the token's text, or ends the job.

@@ -20,7 +20,7 @@ public struct ServerOptions: Sendable {
     public var maxActive: Int = 8
     /// Token rows of one batched step: every decoding request's next token plus prompt chunks
     /// up to this total (at least one chunk per step, so prompts always progress).
-    public var maxBatchTokens: Int = 512
+    public var maxBatchTokens: Int = 256
     /// Largest request body accepted (413 above).
     public var maxBodyBytes: Int = 4 << 20
     /// Largest text /tokenize reads (`content`) or /detokenize writes, in UTF-8 bytes (413
