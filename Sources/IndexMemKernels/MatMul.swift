@@ -71,6 +71,22 @@ public enum MatMul {
         _ weight: WeightMatrix, activations: UnsafeRawPointer, tokens: Int,
         out: UnsafeMutablePointer<Float>, outStride: Int, pool: ThreadPool
     ) {
+        #if arch(x86_64)
+        if tokens >= GroupedActivationScales.rowsPerGroup {
+            // Concrete types, so each product is specialised (a cast to the protocol is not).
+            func grouped<G: GroupedBlockFormat>(_: G.Type) {
+                multiplyGrouped(G.self, weight, activations: activations, tokens: tokens, out: out, outStride: outStride, pool: pool)
+            }
+            switch weight.type {
+            case .q4_0: return grouped(Q4_0.self)
+            case .q4_1: return grouped(Q4_1.self)
+            case .q5_0: return grouped(Q5_0.self)
+            case .q5_1: return grouped(Q5_1.self)
+            case .q8_0: return grouped(Q8_0.self)
+            default: break
+            }
+        }
+        #endif
         // Opens the existential once; the loop below is specialised per format.
         func run<F: RowFormat>(_ format: F.Type) {
             multiplyTiled(F.self, weight, activations: activations, tokens: tokens, out: out, outStride: outStride, pool: pool)
@@ -83,32 +99,85 @@ public enum MatMul {
         _: F.Type, _ weight: WeightMatrix, activations: UnsafeRawPointer, tokens: Int,
         out: UnsafeMutablePointer<Float>, outStride: Int, pool: ThreadPool
     ) {
-        let aStride = weight.type.activationType.rowBytes(weight.columns)
-        let n = weight.columns, rowBytes = weight.rowBytes, data = weight.data, rows = weight.rows
-        let arithmetic = weight.arithmetic(tokens: tokens)
+        let rows = weight.rows
         let blocks = (rows + rowBlock - 1) / rowBlock
+        let arithmetic = weight.arithmetic(tokens: tokens)
         pool.parallelFor(blocks) { range in
             for blk in range {
+                multiplyTile(F.self, weight, rows: blk * rowBlock..<min(rows, (blk + 1) * rowBlock), activations: activations,
+                             tokens: 0..<tokens, arithmetic: arithmetic, out: out, outStride: outStride)
+            }
+        }
+    }
+
+    /// Rows `rows` of the product for activation rows `tokens`: four activation rows per
+    /// weight row read while four remain, then one.
+    @inline(__always)
+    static func multiplyTile<F: RowFormat>(
+        _: F.Type, _ weight: WeightMatrix, rows: Range<Int>, activations: UnsafeRawPointer, tokens: Range<Int>,
+        arithmetic: BatchArithmetic, out: UnsafeMutablePointer<Float>, outStride: Int
+    ) {
+        let aStride = weight.type.activationType.rowBytes(weight.columns)
+        let n = weight.columns, rowBytes = weight.rowBytes, data = weight.data
+        let r0 = rows.lowerBound, r1 = rows.upperBound
+        var t = tokens.lowerBound
+        while t + 4 <= tokens.upperBound {
+            let a = activations + t * aStride
+            let o = out + t * outStride
+            for r in r0..<r1 {
+                let v = F.dot4(data + r * rowBytes, a, aStride: aStride, count: n, arithmetic: arithmetic)
+                o[r] = v[0]; o[outStride + r] = v[1]; o[2 * outStride + r] = v[2]; o[3 * outStride + r] = v[3]
+            }
+            t += 4
+        }
+        while t < tokens.upperBound {
+            let a = activations + t * aStride
+            let o = out + t * outStride
+            for r in r0..<r1 { o[r] = F.dot(data + r * rowBytes, a, count: n, arithmetic: arithmetic) }
+            t += 1
+        }
+    }
+
+    #if arch(x86_64)
+    /// `multiplyTiled` for the 32-value block formats: activation rows in groups of eight
+    /// (`GroupedBlocks.dot8`, the weight block decoded once for eight rows), the rest as
+    /// `multiplyTile`. Bit-identical to it.
+    @inline(__always)
+    static func multiplyGrouped<F: GroupedBlockFormat>(
+        _: F.Type, _ weight: WeightMatrix, activations: UnsafeRawPointer, tokens: Int,
+        out: UnsafeMutablePointer<Float>, outStride: Int, pool: ThreadPool
+    ) {
+        let aStride = weight.type.activationType.rowBytes(weight.columns)
+        let rows = weight.rows, rowBytes = weight.rowBytes, data = weight.data
+        let blocks = weight.columns / 32
+        let groupRows = GroupedActivationScales.rowsPerGroup
+        let groups = tokens / groupRows
+        let scaleFloats = GroupedActivationScales.floats(groups: groups, blocks: blocks)
+        let scales = UnsafeMutablePointer<Float>.allocate(capacity: scaleFloats)
+        defer { scales.deallocate() }
+        GroupedActivationScales.gather(activations, aStride: aStride, groups: groups, blocks: blocks, hasMinimum: F.hasMinimum, into: scales)
+        let arithmetic = weight.arithmetic(tokens: tokens)
+        let rowBlocks = (rows + rowBlock - 1) / rowBlock
+        pool.parallelFor(rowBlocks) { range in
+            for blk in range {
                 let r0 = blk * rowBlock, r1 = min(rows, r0 + rowBlock)
-                var t = 0
-                while t + 4 <= tokens {
-                    let a = activations + t * aStride
-                    let o = out + t * outStride
+                for g in 0..<groups {
+                    let a = activations + g * groupRows * aStride
+                    let s = UnsafePointer(scales + g * blocks * 16)
+                    let o = out + g * groupRows * outStride
                     for r in r0..<r1 {
-                        let v = F.dot4(data + r * rowBytes, a, aStride: aStride, count: n, arithmetic: arithmetic)
-                        o[r] = v[0]; o[outStride + r] = v[1]; o[2 * outStride + r] = v[2]; o[3 * outStride + r] = v[3]
+                        let v = GroupedBlocks.dot8(F.self, data + r * rowBytes, a, aStride: aStride, blocks: blocks, scales: s)
+                        for t in 0..<groupRows { o[t * outStride + r] = v[t] }
                     }
-                    t += 4
                 }
-                while t < tokens {
-                    let a = activations + t * aStride
-                    let o = out + t * outStride
-                    for r in r0..<r1 { o[r] = F.dot(data + r * rowBytes, a, count: n, arithmetic: arithmetic) }
-                    t += 1
+                if groups * groupRows < tokens {
+                    multiplyTile(F.self, weight, rows: r0..<r1, activations: activations, tokens: groups * groupRows..<tokens,
+                                 arithmetic: arithmetic, out: out, outStride: outStride)
                 }
             }
         }
     }
+    #endif
 
     /// Quantizes `tokens` float rows of `columns` (stride `inStride`) into `type`, in parallel.
     /// - Parameter positiveTieRows: the first this many rows (Q8_K only) are quantized as

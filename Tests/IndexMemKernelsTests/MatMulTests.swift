@@ -1,6 +1,7 @@
 // IndexMem — kernel tests. Apache-2.0.
 //
-// The tiled, threaded matrix product against per-row dot products and a scalar reference.
+// The tiled, threaded matrix product (and its eight-row grouped kernel) against per-row dot
+// products and a scalar reference.
 
 import Testing
 import IndexMemKernels
@@ -15,11 +16,14 @@ struct MatMulTests {
         var rng = SeededRNG(seed: 0x77 + UInt64(type.rawValue))
         let columns = 512
         let kernels = formatKernels(type)
+        // From 8 rows on, llama.cpp multiplies K-quants with other arithmetic (see
+        // BatchedArithmeticTests); the 32-value formats keep `dot`'s, in groups of eight.
+        let tokenCounts = [WeightType.q4_K, .q5_K, .q6_K].contains(type) ? [1, 3, 4, 7] : [1, 3, 4, 7, 8, 13, 20]
         for rows in [5, 37] {
             let data = (0..<rows).flatMap { _ in randomRow(type, count: columns, rng: &rng) }
             data.withUnsafeBytes { raw in
                 let matrix = WeightMatrix(data: raw.baseAddress!, type: type, rows: rows, columns: columns)
-                for tokens in [1, 3, 4, 7] {
+                for tokens in tokenCounts {
                     let inStride = columns + 3, outStride = rows + 5
                     var x = [Float](repeating: 0, count: tokens * inStride)
                     for t in 0..<tokens { x.replaceSubrange((t * inStride)..<(t * inStride + columns), with: rng.activations(columns)) }
@@ -46,7 +50,8 @@ struct MatMulTests {
                             let row = Array(data[(r * type.rowBytes(columns))..<((r + 1) * type.rowBytes(columns))])
                             let one = at.withUnsafeBytes { kernels.dot(matrix.row(r), $0.baseAddress!, columns) }
                             let got = out[t * outStride + r]
-                            // dot4 (groups of four tokens) and dot (the rest) agree bit for bit.
+                            // dot8 (groups of eight tokens, 32-value block formats), dot4 (groups of four) and
+                            // dot (the rest) agree bit for bit.
                             #expect(got.bitPattern == one.bitPattern, "\(type) rows \(rows) tokens \(tokens) [\(t), \(r)]")
                             let ref = referenceDot(type, row, at, count: columns)
                             #expect(abs(Double(got) - ref.value) <= 4e-6 * ref.magnitude + 1e-30, "\(type) [\(t), \(r)]: \(got) vs \(ref.value)")
