@@ -7,8 +7,12 @@ import PackageDescription
 // machine this project runs on has (x86-64-v3). Other hosts keep the default target.
 #if arch(x86_64)
 let simdFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c", "-target-cpu", "haswell"])]
+// The AVX-VNNI kernels' module alone targets a CPU with those instructions; it is called
+// only after a run-time check (CPUFeatures.hasAVXVNNI).
+let vnniFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c", "-Xcc", "-mavxvnni", "-target-cpu", "alderlake"])]
 #else
 let simdFlags: [SwiftSetting] = []
+let vnniFlags: [SwiftSetting] = []
 #endif
 
 let package = Package(
@@ -29,7 +33,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
-        .target(name: "IndexMemKernels", swiftSettings: simdFlags),
+        .target(name: "IndexMemKernelsVNNI", swiftSettings: vnniFlags),
+        .target(name: "IndexMemKernels", dependencies: ["IndexMemKernelsVNNI"], swiftSettings: simdFlags),
         .target(name: "IndexMemGGUF"),
         .target(name: "IndexMemTokenizer"),
         .target(name: "IndexMemSafetensors"),

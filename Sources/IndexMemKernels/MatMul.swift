@@ -1,5 +1,10 @@
 // IndexMem — kernels. Apache-2.0.
 
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+import IndexMemKernelsVNNI
+#endif
+
 // MARK: - Quantized weight matrix
 
 /// A row-major weight matrix kept in its file's storage type (rows of `columns` elements).
@@ -58,6 +63,10 @@ public struct WeightMatrix: @unchecked Sendable {
 // MARK: - Matrix products
 
 public enum MatMul {
+    /// Whether products of eight or more rows use the AVX-VNNI kernel (bit-identical to the
+    /// AVX2 one); on where the CPU has it. Tests switch it to cover both.
+    nonisolated(unsafe) public static var useVNNI = CPUFeatures.hasAVXVNNI
+
     /// Rows of tiles: each thread walks its row range in blocks of this many rows, and
     /// every token is multiplied by the block while it is in cache.
     @usableFromInline static let rowBlock = 16
@@ -158,21 +167,61 @@ public enum MatMul {
         GroupedActivationScales.gather(activations, aStride: aStride, groups: groups, blocks: blocks, hasMinimum: F.hasMinimum, into: scales)
         let arithmetic = weight.arithmetic(tokens: tokens)
         let rowBlocks = (rows + rowBlock - 1) / rowBlock
+        let vnni = useVNNI
         pool.parallelFor(rowBlocks) { range in
             for blk in range {
                 let r0 = blk * rowBlock, r1 = min(rows, r0 + rowBlock)
-                for g in 0..<groups {
-                    let a = activations + g * groupRows * aStride
-                    let s = UnsafePointer(scales + g * blocks * 16)
-                    let o = out + g * groupRows * outStride
-                    for r in r0..<r1 {
-                        let v = GroupedBlocks.dot8(F.self, data + r * rowBytes, a, aStride: aStride, blocks: blocks, scales: s)
-                        for t in 0..<groupRows { o[t * outStride + r] = v[t] }
+                if vnni {
+                    multiplyGroupsVNNI(F.self, weight, rows: r0..<r1, activations: activations, groups: groups, scales: scales,
+                                       out: out, outStride: outStride)
+                } else {
+                    for g in 0..<groups {
+                        let a = activations + g * groupRows * aStride
+                        let s = UnsafePointer(scales + g * blocks * 16)
+                        let o = out + g * groupRows * outStride
+                        for r in r0..<r1 {
+                            let v = GroupedBlocks.dot8(F.self, data + r * rowBytes, a, aStride: aStride, blocks: blocks, scales: s)
+                            for t in 0..<groupRows { o[t * outStride + r] = v[t] }
+                        }
                     }
                 }
                 if groups * groupRows < tokens {
                     multiplyTile(F.self, weight, rows: r0..<r1, activations: activations, tokens: groups * groupRows..<tokens,
                                  arithmetic: arithmetic, out: out, outStride: outStride)
+                }
+            }
+        }
+    }
+
+    /// Rows `rows` against every group of eight activation rows with the AVX-VNNI kernel:
+    /// each weight row is decoded once (quants and float scales) for all groups.
+    @inline(__always)
+    static func multiplyGroupsVNNI<F: GroupedBlockFormat>(
+        _: F.Type, _ weight: WeightMatrix, rows: Range<Int>, activations: UnsafeRawPointer, groups: Int,
+        scales: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, outStride: Int
+    ) {
+        let aStride = weight.type.activationType.rowBytes(weight.columns)
+        let blocks = weight.columns / 32, groupRows = GroupedActivationScales.rowsPerGroup
+        withUnsafeTemporaryAllocation(byteCount: blocks * 40, alignment: 32) { scratch in
+            let quants = scratch.baseAddress!
+            let weightScales = (quants + blocks * 32).bindMemory(to: Float.self, capacity: blocks * 2)
+            for r in rows {
+                let row = weight.data + r * weight.rowBytes
+                for b in 0..<blocks {
+                    let x = row + b * F.weightBlockBytes
+                    quants.storeBytes(of: F.groupedQuants(x), toByteOffset: 32 * b, as: __m256i.self)
+                    // d and m (or d and two quant bytes), as in GroupedBlocks.dot8.
+                    let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(Int32(bitPattern: x.loadUnaligned(as: UInt32.self))))
+                    let f = unsafeBitCast(dm, to: SIMD4<Float>.self)
+                    weightScales[2 * b] = f[0]
+                    weightScales[2 * b + 1] = f[1]
+                }
+                for g in 0..<groups {
+                    let v = GroupedDotVNNI.dot8(
+                        quants: quants, weightScales: weightScales, activations: activations + g * groupRows * aStride, aStride: aStride,
+                        blocks: blocks, activationScales: scales + g * blocks * 16, hasMinimum: F.hasMinimum)
+                    let o = out + g * groupRows * outStride
+                    for t in 0..<groupRows { o[t * outStride + r] = v[t] }
                 }
             }
         }

@@ -11,7 +11,8 @@ import Testing
 enum ImportRules {
     /// Which of our modules each module may import (ARCHITECTURE.md, "Modules").
     static let allowed: [String: Set<String>] = [
-        "IndexMemKernels": [],
+        "IndexMemKernelsVNNI": [],
+        "IndexMemKernels": ["IndexMemKernelsVNNI"],
         "IndexMemGGUF": [],
         "IndexMemTokenizer": [],
         "IndexMemSafetensors": [],

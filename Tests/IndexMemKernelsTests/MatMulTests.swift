@@ -13,6 +13,15 @@ struct MatMulTests {
     @Test("multiply matches per-row dots and a double reference",
           arguments: [WeightType.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K])
     func multiply(type: WeightType) {
+        // The grouped products run with the AVX2 kernel, then (where the CPU has it) AVX-VNNI's.
+        for vnni in Set([false, CPUFeatures.hasAVXVNNI]).sorted(by: { !$0 && $1 }) {
+            MatMul.useVNNI = vnni
+            defer { MatMul.useVNNI = CPUFeatures.hasAVXVNNI }
+            multiply(type: type, label: vnni ? "vnni" : "avx2")
+        }
+    }
+
+    func multiply(type: WeightType, label: String) {
         var rng = SeededRNG(seed: 0x77 + UInt64(type.rawValue))
         let columns = 512
         let kernels = formatKernels(type)
@@ -52,7 +61,7 @@ struct MatMulTests {
                             let got = out[t * outStride + r]
                             // dot8 (groups of eight tokens, 32-value block formats), dot4 (groups of four) and
                             // dot (the rest) agree bit for bit.
-                            #expect(got.bitPattern == one.bitPattern, "\(type) rows \(rows) tokens \(tokens) [\(t), \(r)]")
+                            #expect(got.bitPattern == one.bitPattern, "\(label) \(type) rows \(rows) tokens \(tokens) [\(t), \(r)]")
                             let ref = referenceDot(type, row, at, count: columns)
                             #expect(abs(Double(got) - ref.value) <= 4e-6 * ref.magnitude + 1e-30, "\(type) [\(t), \(r)]: \(got) vs \(ref.value)")
                         }
