@@ -7,9 +7,9 @@ import PackageDescription
 // machine this project runs on has (x86-64-v3). Other hosts keep the default target.
 #if arch(x86_64)
 let simdFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c", "-target-cpu", "haswell"])]
-// The AVX-VNNI kernels' module alone targets a CPU with those instructions; it is called
-// only after a run-time check (CPUFeatures.hasAVXVNNI).
-let vnniFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c", "-Xcc", "-mavxvnni", "-target-cpu", "alderlake"])]
+// The AVX-VNNI kernels' module alone may use those instructions (x86-64-v3 plus AVX-VNNI,
+// nothing else); it is called only after a run-time check (CPUFeatures.hasAVXVNNI).
+let vnniFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c", "-Xcc", "-mavxvnni", "-target-cpu", "haswell"])]
 #else
 let simdFlags: [SwiftSetting] = []
 let vnniFlags: [SwiftSetting] = []

@@ -73,13 +73,18 @@ struct BatchBench {
     func run(lengths: [Int], batch: Int) throws {
         for n in lengths {
             try engine.checkContext(tokens: n + gen + 1)
-            var single: [Double] = [], batched: [Double] = []
-            // Alternating rounds: a lone sequence, then the batch, three times each.
-            for _ in 0..<3 {
-                single.append(try secondsPerStep(sequences: 1, promptTokens: n))
-                batched.append(try secondsPerStep(sequences: batch, promptTokens: n))
+            // One lone sequence and the batch, stepped in turns: each pair of steps sees the same
+            // load on a shared machine, so their ratio holds where absolute times drift.
+            var loneItems = try decodingItems(sequences: 1, promptTokens: n)
+            var batchItems = try decodingItems(sequences: batch, promptTokens: n)
+            let singleStepper = BatchStepper(engine: engine, maxTokens: max(1, plan.chunk))
+            let batchStepper = BatchStepper(engine: engine, maxTokens: max(batch, plan.chunk))
+            var singleTimes: [Double] = [], batchTimes: [Double] = []
+            for _ in 0..<gen {
+                singleTimes.append(try timedStep(singleStepper, &loneItems))
+                batchTimes.append(try timedStep(batchStepper, &batchItems))
             }
-            let one = single.sorted()[1], many = batched.sorted()[1]
+            let one = singleTimes.sorted()[gen / 2], many = batchTimes.sorted()[gen / 2]
             if json {
                 try printJSON([
                     "prompt_tokens": n, "gen_tokens": gen, "batch": batch, "threads": engine.pool.threadCount,
@@ -95,9 +100,8 @@ struct BatchBench {
         }
     }
 
-    /// Median seconds of one decoding step of `sequences` sessions after their prompts.
-    private func secondsPerStep(sequences: Int, promptTokens n: Int) throws -> Double {
-        let stepper = BatchStepper(engine: engine, maxTokens: max(sequences, plan.chunk))
+    /// `sequences` sessions that have read their prompts and sampled their first tokens.
+    private func decodingItems(sequences: Int, promptTokens n: Int) throws -> [BatchStepper.Item] {
         var items: [BatchStepper.Item] = []
         for s in 0..<sequences {
             let session = try engine.makeSession(cache: plan)
@@ -108,15 +112,17 @@ struct BatchBench {
             let decoding = session.startDecoding(GenerationOptions(maxTokens: gen + 1, sampling: .greedy, stopAtEndOfTurn: false))
             items.append(BatchStepper.Item(session: session, work: .decode(decoding)))
         }
-        try stepper.step(&items)  // samples the first tokens (nothing to feed yet)
-        var times: [Double] = []
-        for _ in 0..<gen {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            try stepper.step(&items)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-            if let failed = items.first(where: { $0.error != nil })?.error { throw failed }
-        }
-        return times.sorted()[times.count / 2]
+        try BatchStepper(engine: engine, maxTokens: max(sequences, plan.chunk)).step(&items)  // samples the first tokens
+        return items
+    }
+
+    /// Seconds of one decoding step of `items`.
+    private func timedStep(_ stepper: BatchStepper, _ items: inout [BatchStepper.Item]) throws -> Double {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        try stepper.step(&items)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        if let failed = items.first(where: { $0.error != nil })?.error { throw failed }
+        return seconds
     }
 }
 
