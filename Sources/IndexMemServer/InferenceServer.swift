@@ -244,7 +244,7 @@ struct ResponseShape: Sendable {
         ["kv_cache": ["policy": s.cache.policy, "mode": s.cache.mode, "budget": s.cache.budget.map { $0 as Any } ?? NSNull(),
                       "kv_bytes_peak": s.cache.kvBytesPeak, "kv_bytes_reserved": reservation,
                       "kv_bytes_full_cache": s.cache.kvBytesFullCache, "memory_bytes": s.cache.memoryBytes, "evictions": s.cache.evictions,
-                      "entries": s.cache.entries] as [String: Any],
+                      "entries": s.cache.entries, "kv_type": s.cache.kvType] as [String: Any],
          "timings": ["queue_seconds": s.queueSeconds, "prefill_seconds": s.prefillSeconds, "decode_seconds": s.decodeSeconds,
                      "decode_tokens_per_second": s.decodeSeconds > 0 ? Double(s.completionTokens) / s.decodeSeconds : 0]]
     }
