@@ -22,9 +22,9 @@ struct Q8KVSessionTests {
           arguments: policies, CacheConfiguration.Mode.allCases)
     func agreesWithF16(policy: String, mode: CacheConfiguration.Mode) throws {
         let engine = try SharedEngine.get()
-        let prompt = try SharedEngine.licenseTokens(400)
+        let prompt = try SharedEngine.licenseTokens(320)
         for memory in [MemoryMode.off, .on] {
-            let f16 = CacheConfiguration(policy: policy, budget: 128, mode: mode, sinks: 4, window: 32, chunk: 64, memory: memory)
+            let f16 = CacheConfiguration(policy: policy, budget: 96, mode: mode, sinks: 4, window: 32, chunk: 64, memory: memory)
             var q8 = f16
             q8.kvType = .q8_0
             let reference = try engine.makeSession(cache: f16)
@@ -33,10 +33,11 @@ struct Q8KVSessionTests {
             try session.prefill(prompt)
             session.finishPrompt()
             var agreed = 0
-            for token in expected.generatedTokens {
+            for (i, token) in expected.generatedTokens.enumerated() {
                 let logits = session.lastLogits
                 if VectorMath.argmax(logits, count: logits.count) == token { agreed += 1 }
-                try session.feed([token])
+                // `generate` never feeds its last token: neither does this, so both hold the same tokens.
+                if i + 1 < expected.generatedTokens.count { try session.feed([token]) }
             }
             let label = "\(policy) \(mode.rawValue) memory \(memory.rawValue)"
             print("q8_0 \(label): \(agreed)/\(expected.generatedTokens.count) greedy tokens as f16")
