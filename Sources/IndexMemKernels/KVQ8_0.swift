@@ -31,6 +31,16 @@ public enum KVQ8_0 {
     /// `quantize_row_q8_0_ref`: `count` floats (a multiple of 32) into `count / 32` blocks.
     @inlinable
     public static func quantize(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer) {
+        #if arch(x86_64)
+        for b in 0..<(count / blockValues) { quantizeBlockAVX2(x + b &* blockValues, into: out + b &* blockBytes) }
+        #else
+        quantizeReference(x, count: count, into: out)
+        #endif
+    }
+
+    /// The portable form of `quantize` (the tests' reference).
+    @inlinable
+    public static func quantizeReference(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer) {
         for b in 0..<(count / blockValues) {
             let v = UnsafeRawPointer(x + b * blockValues).loadUnaligned(as: SIMD32<Float>.self)
             let amax = (v.replacing(with: -v, where: v .< 0)).max()
@@ -54,6 +64,39 @@ public enum KVQ8_0 {
             UnsafeMutableRawPointer(dst + b * blockValues).storeBytes(of: q * d, as: SIMD32<Float>.self)
         }
     }
+
+    #if arch(x86_64)
+    /// One block as `quantizeReference` writes it. `roundf` is trunc(x + copysign(0.49999997, x)),
+    /// exact for every float (LLVM's own lowering of `roundf` on x86).
+    @inlinable @inline(__always)
+    static func quantizeBlockAVX2(_ x: UnsafePointer<Float>, into block: UnsafeMutableRawPointer) {
+        let v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24)
+        let sign = _mm256_set1_ps(-0.0)
+        let m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                              _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)))
+        let lanes = unsafeBitCast(m, to: SIMD8<Float>.self)
+        let amax = pointwiseMax(lanes.lowHalf, lanes.highHalf).max()
+        let d = amax / 127
+        let id: Float = d != 0 ? 1 / d : 0
+        let mul = _mm256_set1_ps(id), half = _mm256_set1_ps(0.49999997)
+        @inline(__always) func q(_ v: __m256) -> __m256i {
+            let r = _mm256_mul_ps(v, mul)
+            return _mm256_cvttps_epi32(_mm256_add_ps(r, _mm256_or_ps(_mm256_and_ps(r, sign), half)))
+        }
+        // packs work within 128-bit lanes; the permute restores element order.
+        let b = _mm256_packs_epi16(_mm256_packs_epi32(q(v0), q(v1)), _mm256_packs_epi32(q(v2), q(v3)))
+        let ordered = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+        block.storeBytes(of: Half.bits(d), as: UInt16.self)
+        block.storeBytes(of: ordered, toByteOffset: 2, as: __m256i.self)
+    }
+
+    /// The f16 scale at the start of a block as a float. Reads 4 bytes (the scale and the
+    /// block's first two quants) with a plain load instead of a 16-bit insert.
+    @inlinable @inline(__always)
+    static func scale(_ block: UnsafeRawPointer) -> Float {
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_castps_si128(_mm_load_ss(block.assumingMemoryBound(to: Float.self)))))
+    }
+    #endif
 
     // MARK: Scores
 
@@ -112,9 +155,9 @@ public enum KVQ8_0 {
                 let o = b &* blockBytes
                 let q = query + o
                 let qx = loadBytes(q + 2), ax = _mm256_sign_epi8(qx, qx)
-                let dq = Half.toFloat(q.loadUnaligned(as: UInt16.self))
+                let dq = scale(q)
                 @inline(__always) func term(_ k: UnsafeRawPointer, _ acc: __m256) -> __m256 {
-                    let d = Half.toFloat(k.loadUnaligned(fromByteOffset: o, as: UInt16.self)) * dq
+                    let d = scale(k + o) * dq
                     return _mm256_fmadd_ps(_mm256_set1_ps(d), mulSumU8S8(ax, _mm256_sign_epi8(loadBytes(k + o + 2), qx)), acc)
                 }
                 a0 = term(k0, a0); a1 = term(k1, a1); a2 = term(k2, a2); a3 = term(k3, a3)
@@ -129,7 +172,7 @@ public enum KVQ8_0 {
                 let o = b &* blockBytes
                 let q = query + o
                 let qx = loadBytes(q + 2)
-                let d = Half.toFloat(k.loadUnaligned(fromByteOffset: o, as: UInt16.self)) * Half.toFloat(q.loadUnaligned(as: UInt16.self))
+                let d = scale(k + o) * scale(q)
                 acc = _mm256_fmadd_ps(_mm256_set1_ps(d), mulSumU8S8(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(loadBytes(k + o + 2), qx)), acc)
             }
             scores[j] = hsum(acc)
@@ -200,8 +243,8 @@ public enum KVQ8_0 {
             var row = values + (lo &* rowBytes &+ b &* blockBytes)
             for j in lo..<hi {
                 let w = p[j]
-                let s0 = _mm256_set1_ps(w * Half.toFloat(row.loadUnaligned(as: UInt16.self)))
-                let s1 = _mm256_set1_ps(w * Half.toFloat(row.loadUnaligned(fromByteOffset: blockBytes, as: UInt16.self)))
+                let s0 = _mm256_set1_ps(w * scale(row))
+                let s1 = _mm256_set1_ps(w * scale(row + blockBytes))
                 a0 = _mm256_fmadd_ps(s0, widen(row + 2), a0)
                 a1 = _mm256_fmadd_ps(s0, widen(row + 10), a1)
                 a2 = _mm256_fmadd_ps(s0, widen(row + 18), a2)
@@ -223,7 +266,7 @@ public enum KVQ8_0 {
             var a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps()
             var row = values + (lo &* rowBytes &+ b &* blockBytes)
             for j in lo..<hi {
-                let s0 = _mm256_set1_ps(p[j] * Half.toFloat(row.loadUnaligned(as: UInt16.self)))
+                let s0 = _mm256_set1_ps(p[j] * scale(row))
                 a0 = _mm256_fmadd_ps(s0, widen(row + 2), a0)
                 a1 = _mm256_fmadd_ps(s0, widen(row + 10), a1)
                 a2 = _mm256_fmadd_ps(s0, widen(row + 18), a2)

@@ -99,7 +99,8 @@ public final class InferenceServer: Sendable {
     /// What the startup log says.
     func startupLine(port: Int) -> String {
         let c = defaultPlan
-        let cache = c.isFull ? "full cache" : "policy \(c.policySpec), " + (c.budget.map { "budget \($0)" } ?? "ratio \(c.ratio ?? 0)") + ", \(c.mode.rawValue)"
+        let policy = c.isFull ? "full cache" : "policy \(c.policySpec), " + (c.budget.map { "budget \($0)" } ?? "ratio \(c.ratio ?? 0)") + ", \(c.mode.rawValue)"
+        let cache = policy + (c.kvType == .f16 ? "" : ", \(c.kvType.rawValue) KV entries")
         let perRequest = c.kvBytesBound(model: engine.configuration, promptTokens: engine.configuration.contextLength,
                                         totalTokens: engine.configuration.contextLength)
         let fits = perRequest > 0 ? " (\(poolBytes / perRequest) full-context requests at the default cache settings)" : ""

@@ -39,6 +39,23 @@ struct Q8KVKernelTests {
         #expect(Self.quantized([Float](repeating: 0, count: 32)).allSatisfy { $0 == 0 })
     }
 
+    @Test("the AVX2 quantizer writes the reference's bytes, ties included")
+    func quantizerMatchesReference() {
+        var rng = SplitMix64(seed: 5)
+        // Random rows, and rows of exact ties (x / d = k + 0.5 with amax 127) and tiny values.
+        var rows = (0..<64).map { _ in rng.floats(64, -5, 5) }
+        rows.append([127] + (0..<63).map { Float($0 % 16) - 7.5 })
+        rows.append((0..<64).map { Float($0) * 1e-30 })
+        for x in rows {
+            var fast = [UInt8](repeating: 0, count: 68), slow = fast
+            x.withUnsafeBufferPointer { src in
+                fast.withUnsafeMutableBytes { KVQ8_0.quantize(src.baseAddress!, count: 64, into: $0.baseAddress!) }
+                slow.withUnsafeMutableBytes { KVQ8_0.quantizeReference(src.baseAddress!, count: 64, into: $0.baseAddress!) }
+            }
+            #expect(fast == slow)
+        }
+    }
+
     @Test("a row comes back within half a step of its block's scale (and the scale's f16 rounding)")
     func roundTrip() {
         var rng = SplitMix64(seed: 7)
