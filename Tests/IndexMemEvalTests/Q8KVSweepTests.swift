@@ -36,4 +36,23 @@ struct Q8KVSweepTests {
         #expect(decoded.kvType == "q8_0" && decoded.key.kvType == "q8_0")
         #expect(decoded.policyLabel == "h2o+q8_0")
     }
+
+    @Test("a report compares each row with the full cache of its own KV type")
+    func report() throws {
+        func line(_ policy: String, _ budget: Int?, _ kvType: String?, _ ppl: Double) -> EvalResult {
+            var r = EvalResult(id: "s", task: "perplexity", length: 512, policy: policy, budget: budget, ratio: nil, mode: "bounded",
+                               score: 1 / ppl, output: "", answers: [], kvBytesPeak: 1, kvBytesFullCache: 2, modelSha256: "sha", seconds: 0,
+                               depth: nil, sample: 0, seed: 0, sinks: 4, window: 64, chunk: 256, evictions: 0, generatedTokens: 0,
+                               perplexity: ppl, dataset: nil)
+            r.kvType = kvType
+            return r
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("q8kv-report-\(ProcessInfo.processInfo.processIdentifier)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Report.write(results: [line("full", nil, nil, 51.12), line("window", 128, nil, 51.04),
+                                   line("full", nil, "q8_0", 50.85), line("window", 128, "q8_0", 50.97)], to: dir)
+        let summary = try String(contentsOfFile: dir + "/summary.md", encoding: .utf8)
+        #expect(summary.contains("| window+q8_0 | bounded | 50.97 | 50.85 |"), "\(summary)")
+        #expect(summary.contains("| window | bounded | 51.04 | 51.12 |"), "\(summary)")
+    }
 }
