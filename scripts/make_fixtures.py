@@ -29,7 +29,10 @@ How to run (from the repository root):
     scripts/oracle_env.sh && .venv-oracle/bin/python scripts/make_fixtures.py
 
 Options: --profile smollm2|gemma3 (default smollm2), --model PATH, --out DIR, --threads N
-(default 2), --only NAME[,NAME] (tokenize, greedy, perplexity, perplexity_q8_0, long).
+(default 2), --only NAME[,NAME] (tokenize, greedy, perplexity, perplexity_q8_0, long),
+--no-extra-buffers (llama.cpp's `use_extra_bufts = false`: no AMX or repacked weight buffers;
+for machines that advertise AMX a virtual machine cannot run, where ggml's AMX code dies of
+SIGILL; SmolLM2's Q4_1 weights are not repacked, so its numbers do not change).
 
 Profile gemma3 (models/gemma-3-270m-Q4_K_M.gguf -> Tests/Fixtures/gemma3/): the same text set
 plus Gemma's special and user-defined tokens (whitespace runs, HTML tags) and Gemma chat
@@ -291,6 +294,20 @@ class Oracle:
         return self.last()
 
 
+def disable_extra_buffers():
+    """Makes every model load with use_extra_bufts = false (llama-cpp-python does not expose it)."""
+    import llama_cpp
+    import llama_cpp.llama as llama_module
+    default = llama_cpp.llama_model_default_params
+
+    def without_extra_buffers():
+        params = default()
+        params.use_extra_bufts = False
+        return params
+    llama_cpp.llama_model_default_params = without_extra_buffers
+    llama_module.llama_cpp.llama_model_default_params = without_extra_buffers
+
+
 def header(model: str, model_sha: str) -> dict:
     import llama_cpp
     return {
@@ -476,6 +493,8 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", default="tokenize,greedy,perplexity,perplexity_q8_0,long")
+    ap.add_argument("--no-extra-buffers", action="store_true",
+                    help="load models with use_extra_bufts = false (no AMX: for VMs where ggml's AMX code dies of SIGILL)")
     ap.add_argument("--separator", default=LICENSE_SEPARATOR,
                     help="join of the license files (python escapes allowed, default '\\n\\n')")
     args = ap.parse_args()
@@ -487,6 +506,8 @@ def main():
     if not os.path.exists(model):
         sys.exit(f"model not found: {model} (run scripts/setup.sh{' gemma' if args.profile == 'gemma3' else ''})")
     os.makedirs(out_dir, exist_ok=True)
+    if args.no_extra_buffers:
+        disable_extra_buffers()
     hdr = header(model, sha256_file(model))
     bos = profile["bos"]
     t0 = time.time()
