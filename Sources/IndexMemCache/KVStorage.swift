@@ -66,7 +66,6 @@ public final class KVStorage: @unchecked Sendable {
         self.sideDimension = sideDimension
         self.entryType = entryType
         rowBytes = entryType.rowBytes(headDimension: headDimension)
-        let elements = kvHeads * self.capacity * headDimension
         let keyBytes = (kvHeads * self.capacity * rowBytes + 63) / 64 * 64
         let positionBytes = (kvHeads * self.capacity * 4 + 63) / 64 * 64
         let sideBytes = (kvHeads * self.capacity * max(sideDimension, 1) * 4 + 63) / 64 * 64
@@ -82,7 +81,6 @@ public final class KVStorage: @unchecked Sendable {
         // The f16 views of the same memory (raw rows for q8_0 are read through `keyBytes`).
         keys = p.bindMemory(to: UInt16.self, capacity: keyBytes / 2)
         values = (p + keyBytes).bindMemory(to: UInt16.self, capacity: keyBytes / 2)
-        _ = elements
         positions = (p + 2 * keyBytes).bindMemory(to: Int32.self, capacity: kvHeads * self.capacity)
         scores = (p + 2 * keyBytes + positionBytes).bindMemory(to: Float.self, capacity: kvHeads * self.capacity)
         side = (p + 2 * keyBytes + 2 * positionBytes).bindMemory(to: Float.self, capacity: kvHeads * self.capacity * max(sideDimension, 1))
