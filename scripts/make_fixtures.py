@@ -3,7 +3,7 @@
 
 llama.cpp (through the PyPI package llama-cpp-python, pinned in
 scripts/requirements-oracle.txt) is the oracle for correctness. This script runs it on
-models/SmolLM2-135M-Instruct.Q4_1.gguf and writes three JSON files that the Swift tests
+models/SmolLM2-135M-Instruct.Q4_1.gguf and writes JSON files that the Swift tests
 compare against:
 
   tokenize.json    token ids of ~30 varied texts (prose, whitespace, code, numbers,
@@ -17,6 +17,11 @@ compare against:
                    flip between engines).
   perplexity.json  the first 4096 tokens of Debian's license texts and llama.cpp's
                    perplexity over them, evaluated in one context of 4096.
+  perplexity_q8_0.json  llama.cpp's perplexity over the same tokens with q8_0 keys and
+                   values (type_k = type_v = q8_0; llama.cpp needs flash attention for a
+                   quantized V, so flash attention is on), and with f16 K and V under flash
+                   attention for comparison; the tokens are named by their sha256 (the ids
+                   written in decimal, joined by ","), not repeated.
 
 How to run (from the repository root):
 
@@ -24,7 +29,10 @@ How to run (from the repository root):
     scripts/oracle_env.sh && .venv-oracle/bin/python scripts/make_fixtures.py
 
 Options: --profile smollm2|gemma3 (default smollm2), --model PATH, --out DIR, --threads N
-(default 2), --only NAME[,NAME] (tokenize, greedy, perplexity, long).
+(default 2), --only NAME[,NAME] (tokenize, greedy, perplexity, perplexity_q8_0, long),
+--no-extra-buffers (llama.cpp's `use_extra_bufts = false`: no AMX or repacked weight buffers;
+for machines that advertise AMX a virtual machine cannot run, where ggml's AMX code dies of
+SIGILL; SmolLM2's Q4_1 weights are not repacked, so its numbers do not change).
 
 Profile gemma3 (models/gemma-3-270m-Q4_K_M.gguf -> Tests/Fixtures/gemma3/): the same text set
 plus Gemma's special and user-defined tokens (whitespace runs, HTML tags) and Gemma chat
@@ -207,12 +215,13 @@ def top_entry(logits: np.ndarray, position: int, **extra) -> dict:
 
 
 class Oracle:
-    def __init__(self, model: str, n_ctx: int, threads: int, logits_all: bool = True):
+    def __init__(self, model: str, n_ctx: int, threads: int, logits_all: bool = True, **context):
+        """context: further llama.cpp context options (flash_attn, type_k, type_v)."""
         import llama_cpp
         self.llama_cpp = llama_cpp
         self.llm = llama_cpp.Llama(
             model_path=model, n_ctx=n_ctx, n_batch=512, n_threads=threads,
-            n_threads_batch=threads, logits_all=logits_all, seed=SEED, verbose=False)
+            n_threads_batch=threads, logits_all=logits_all, seed=SEED, verbose=False, **context)
         self.n_vocab = self.llm.n_vocab()
 
     def tokenize(self, text: str, special: bool, bos: bool = False) -> list[int]:
@@ -285,6 +294,20 @@ class Oracle:
         return self.last()
 
 
+def disable_extra_buffers():
+    """Makes every model load with use_extra_bufts = false (llama-cpp-python does not expose it)."""
+    import llama_cpp
+    import llama_cpp.llama as llama_module
+    default = llama_cpp.llama_model_default_params
+
+    def without_extra_buffers():
+        params = default()
+        params.use_extra_bufts = False
+        return params
+    llama_cpp.llama_model_default_params = without_extra_buffers
+    llama_module.llama_cpp.llama_model_default_params = without_extra_buffers
+
+
 def header(model: str, model_sha: str) -> dict:
     import llama_cpp
     return {
@@ -354,20 +377,31 @@ def license_text(separator: str) -> tuple[str, list[str]]:
     return separator.join(parts), LICENSE_FILES
 
 
-def make_perplexity(oracle: Oracle, hdr: dict, separator: str, n_tokens: int = PPL_TOKENS, bos: bool = False) -> dict:
-    PPL_TOKENS = n_tokens
+def perplexity_ids(oracle: Oracle, separator: str, n_tokens: int, bos: bool) -> tuple[list[int], list[int], list[str]]:
+    """The perplexity text's first n_tokens ids (BOS first if bos), all its ids, and its files."""
     text, files = license_text(separator)
     all_ids = oracle.tokenize(text, False)
-    ids = ([oracle.llm.token_bos()] if bos else []) + all_ids[:PPL_TOKENS - (1 if bos else 0)]
-    if len(ids) < PPL_TOKENS:
+    ids = ([oracle.llm.token_bos()] if bos else []) + all_ids[:n_tokens - (1 if bos else 0)]
+    if len(ids) < n_tokens:
         sys.exit(f"license text has only {len(ids)} tokens")
+    return ids, all_ids, files
+
+
+def token_nll(oracle: Oracle, ids: list[int], bos: bool) -> np.ndarray:
+    """-log p(ids[i+1] | ids[:i+1]) for every i, in one context (float64)."""
     if bos:
-        nll = oracle.nll_streaming(ids)
-    else:
-        logits = oracle.logits_of(ids).astype(np.float64)
-        m = logits[:-1].max(axis=1, keepdims=True)
-        lse = (m[:, 0] + np.log(np.exp(logits[:-1] - m).sum(axis=1)))
-        nll = lse - logits[np.arange(PPL_TOKENS - 1), ids[1:]]
+        return oracle.nll_streaming(ids)
+    logits = oracle.logits_of(ids).astype(np.float64)
+    m = logits[:-1].max(axis=1, keepdims=True)
+    lse = (m[:, 0] + np.log(np.exp(logits[:-1] - m).sum(axis=1)))
+    return lse - logits[np.arange(len(ids) - 1), ids[1:]]
+
+
+def make_perplexity(oracle: Oracle, hdr: dict, separator: str, n_tokens: int = PPL_TOKENS, bos: bool = False) -> dict:
+    PPL_TOKENS = n_tokens
+    text, _ = license_text(separator)
+    ids, all_ids, files = perplexity_ids(oracle, separator, n_tokens, bos)
+    nll = token_nll(oracle, ids, bos)
     mean_nll = float(nll.mean())
     # where the 4096 tokens end in the text (how many files they cover)
     prefix_bytes = len(oracle.llm.detokenize(ids))
@@ -390,6 +424,32 @@ def make_perplexity(oracle: Oracle, hdr: dict, separator: str, n_tokens: int = P
                 "mean_nll_3072_4094": round(float(nll[3072:4095].mean()), 6),
             },
             "mean_nll_per_1024": [round(float(nll[i:i + 1024].mean()), 6) for i in range(0, len(nll), 1024)]}
+
+
+def make_perplexity_q8_0(model: str, threads: int, hdr: dict, separator: str, n_tokens: int, bos: bool) -> dict:
+    """Perplexity with q8_0 K and V (flash attention, as llama.cpp requires for a quantized V), and
+    with f16 K and V under flash attention, over perplexity.json's tokens."""
+    import llama_cpp
+    results = {}
+    for name, types in (("q8_0", {"type_k": llama_cpp.GGML_TYPE_Q8_0, "type_v": llama_cpp.GGML_TYPE_Q8_0}), ("f16", {})):
+        oracle = Oracle(model, n_ctx=n_tokens, threads=threads, logits_all=not bos, flash_attn=True, **types)
+        ids, _, _ = perplexity_ids(oracle, separator, n_tokens, bos)
+        nll = token_nll(oracle, ids, bos)
+        results[name] = (ids, float(nll.mean()))
+        del oracle
+    ids, mean_nll = results["q8_0"]
+    return {**hdr,
+            "n_tokens": n_tokens,
+            "token_ids_sha256": hashlib.sha256(",".join(map(str, ids)).encode("utf-8")).hexdigest(),
+            "bos": bos,
+            "type_k": "q8_0",
+            "type_v": "q8_0",
+            "flash_attn": True,
+            "mean_nll": round(mean_nll, 6),
+            "perplexity": round(math.exp(mean_nll), 4),
+            "perplexity_f16_flash_attn": round(math.exp(results["f16"][1]), 4),
+            "notes": "llama.cpp's CPU flash attention converts the query to the key type's vec_dot type (q8_0) "
+                     "and accumulates dequantized q8_0 values in f32; the tokens are perplexity.json's."}
 
 
 def make_long(oracle: Oracle, hdr: dict, separator: str, n_tokens: int) -> dict:
@@ -432,7 +492,9 @@ def main():
     ap.add_argument("--model", default=None)
     ap.add_argument("--out", default=None)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--only", default="tokenize,greedy,perplexity,long")
+    ap.add_argument("--only", default="tokenize,greedy,perplexity,perplexity_q8_0,long")
+    ap.add_argument("--no-extra-buffers", action="store_true",
+                    help="load models with use_extra_bufts = false (no AMX: for VMs where ggml's AMX code dies of SIGILL)")
     ap.add_argument("--separator", default=LICENSE_SEPARATOR,
                     help="join of the license files (python escapes allowed, default '\\n\\n')")
     args = ap.parse_args()
@@ -444,6 +506,8 @@ def main():
     if not os.path.exists(model):
         sys.exit(f"model not found: {model} (run scripts/setup.sh{' gemma' if args.profile == 'gemma3' else ''})")
     os.makedirs(out_dir, exist_ok=True)
+    if args.no_extra_buffers:
+        disable_extra_buffers()
     hdr = header(model, sha256_file(model))
     bos = profile["bos"]
     t0 = time.time()
@@ -464,6 +528,11 @@ def main():
             print(f"perplexity {res['perplexity']} (mean NLL {res['mean_nll']}) over {res['n_tokens']} tokens; "
                   f"full text {res['n_tokens_full_text']} tokens")
         del oracle
+    if "perplexity_q8_0" in which:
+        res = make_perplexity_q8_0(model, args.threads, hdr, separator, profile["ppl_tokens"], bos)
+        write_json(os.path.join(out_dir, "perplexity_q8_0.json"), res)
+        print(f"perplexity with q8_0 K and V (flash attention) {res['perplexity']}, "
+              f"f16 K and V (flash attention) {res['perplexity_f16_flash_attn']}")
     if "long" in which and profile["long_tokens"]:
         n = profile["long_tokens"]
         oracle = Oracle(model, n_ctx=n + 16, threads=args.threads, logits_all=False)

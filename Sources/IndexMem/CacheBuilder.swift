@@ -53,9 +53,9 @@ enum CacheBuilder {
         let caches: [any LayerCache] = layers(plan: plan, model: m, budget: budget).map { layer, bound in
             switch bound {
             case .window(let window):
-                return BoundedLayerCache.slidingWindow(layer: layer, window: window, chunk: plan.chunk)
+                return BoundedLayerCache.slidingWindow(layer: layer, window: window, chunk: plan.chunk, entryType: plan.kvType)
             case .full:
-                return FullLayerCache(shape: layer.shape, capacity: m.contextLength)
+                return FullLayerCache(shape: layer.shape, capacity: m.contextLength, entryType: plan.kvType)
             case .budget(let share):
                 // A plan with a budget has a scorer (checked when it was made).
                 guard let policy = plan.policy.resolved.policy else { preconditionFailure("a budget without a scorer") }
@@ -63,7 +63,8 @@ enum CacheBuilder {
                     layer: layer, budget: share,
                     // A budget beyond the trained context never fills: reserve no more than the context.
                     capacity: bounded ? min(share, m.contextLength) + plan.chunk : m.contextLength, selector: selector, policy: policy,
-                    receiver: plan.receiver?(layer) ?? DiscardingReceiver(), timing: bounded ? .afterEveryBlock : .onCompress)
+                    receiver: plan.receiver?(layer) ?? DiscardingReceiver(), timing: bounded ? .afterEveryBlock : .onCompress,
+                    entryType: plan.kvType)
             }
         }
         return (caches, budget)

@@ -4,6 +4,7 @@
 // and plain numbers. `resolve()` turns it, once, into a `CachePlan`, the typed and checked
 // form everything after the edge reads.
 
+import IndexMemCache
 import IndexMemModel
 
 // MARK: - Cache configuration
@@ -36,9 +37,12 @@ public struct CacheConfiguration: Sendable, Codable, Equatable {
     public var adapter: String? = nil
     /// Whether evicted entries go to the adapter's latent memory, and how it is read.
     public var memory: MemoryMode = .off
+    /// How keys and values are stored: f16 (default) or q8_0 (0.53x the bytes).
+    public var kvType: KVEntryType = .f16
 
     public init(policy: String = "full", budget: Int? = nil, ratio: Double? = nil, mode: Mode = .bounded,
-                sinks: Int = 4, window: Int = 64, chunk: Int = 256, adapter: String? = nil, memory: MemoryMode = .off) {
+                sinks: Int = 4, window: Int = 64, chunk: Int = 256, adapter: String? = nil, memory: MemoryMode = .off,
+                kvType: KVEntryType = .f16) {
         self.policy = policy
         self.budget = budget
         self.ratio = ratio
@@ -48,6 +52,7 @@ public struct CacheConfiguration: Sendable, Codable, Equatable {
         self.chunk = chunk
         self.adapter = adapter
         self.memory = memory
+        self.kvType = kvType
     }
 
     /// The checked plan: the policy spec parsed (the one parse), every number checked.
@@ -57,7 +62,7 @@ public struct CacheConfiguration: Sendable, Codable, Equatable {
         do { resolved = try CachePolicy(parsing: policy) } catch { throw .policy(error) }
         if budget != nil && ratio != nil { throw .budgetAndRatio }
         return try CachePlan(policy: resolved, limit: budget.map(CachePlan.Limit.tokens) ?? ratio.map(CachePlan.Limit.ratio),
-                             mode: mode, sinks: sinks, window: window, chunk: chunk, adapter: adapter, memory: memory)
+                             mode: mode, sinks: sinks, window: window, chunk: chunk, adapter: adapter, memory: memory, kvType: kvType)
     }
 
     /// Checks the configuration and throws a message a user can act on.
@@ -90,6 +95,19 @@ public enum MemoryMode: String, Sendable, Codable, CaseIterable {
     }
 }
 
+// MARK: - KV entry type
+
+extension KVEntryType {
+    /// Parses `f16` or `q8_0`.
+    public init(parsing text: String) throws(CacheConfigurationError) {
+        guard let type = KVEntryType(rawValue: text) else { throw .unknownKVType(text) }
+        self = type
+    }
+
+    /// The names, for help and error messages.
+    public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
+}
+
 // MARK: - Errors
 
 /// A cache configuration that cannot run, with a message a user can act on.
@@ -111,6 +129,10 @@ public enum CacheConfigurationError: Error, Equatable, Sendable, CustomStringCon
     case unknownMemory(String)
     /// A memory for the full cache, which evicts nothing.
     case memoryWithoutEviction
+    /// A KV entry type other than f16 and q8_0.
+    case unknownKVType(String)
+    /// A KV entry type the model's head dimension cannot be stored in (q8_0 needs multiples of 32).
+    case kvTypeUnsupported(KVEntryType, headDimension: Int)
 
     public var description: String { "invalid cache configuration: " + reason }
 
@@ -129,6 +151,9 @@ public enum CacheConfigurationError: Error, Equatable, Sendable, CustomStringCon
             return "budget \(b) is smaller than sinks (\(s)) + window (\(w)) = \(s + w); raise the budget or lower --sinks/--window"
         case .unknownMemory(let m): return "memory must be off, on or softmax, got '\(m)'"
         case .memoryWithoutEviction: return "the full cache evicts nothing, so a memory has nothing to hold: choose an eviction policy or --memory off"
+        case .unknownKVType(let t): return "KV type must be one of \(KVEntryType.names), got '\(t)'"
+        case .kvTypeUnsupported(let t, let d):
+            return "KV type \(t.rawValue) stores blocks of 32 values, but this model's head dimension is \(d); use --kv-type f16"
         }
     }
 }

@@ -7,6 +7,7 @@
 // (`protectRecent`, `withBudget`) keep it valid.
 
 import IndexMemCache
+import IndexMemModel
 
 // MARK: - Plan
 
@@ -41,10 +42,13 @@ public struct CachePlan: Sendable {
     public var receiver: ReceiverFactory?
     /// Whether the adapter's latent memory takes the evicted entries, and how it is read.
     public let memory: MemoryMode
+    /// How every layer stores its keys and values.
+    public let kvType: KVEntryType
 
     /// - Throws: the first problem, as `CacheConfiguration.resolve()` reports it.
     public init(policy: CachePolicy, limit: Limit?, mode: CacheConfiguration.Mode, sinks: Int, window: Int, chunk: Int,
-                adapter: String? = nil, receiver: ReceiverFactory? = nil, memory: MemoryMode = .off) throws(CacheConfigurationError) {
+                adapter: String? = nil, receiver: ReceiverFactory? = nil, memory: MemoryMode = .off,
+                kvType: KVEntryType = .f16) throws(CacheConfigurationError) {
         switch limit {
         case .tokens(let b) where b <= 0: throw .nonPositiveBudget(b)
         case .ratio(let r) where !(r > 0 && r <= 1): throw .ratioOutOfRange(r)
@@ -68,6 +72,7 @@ public struct CachePlan: Sendable {
         self.adapter = adapter
         self.receiver = receiver
         self.memory = memory
+        self.kvType = kvType
     }
 
     /// The canonical policy spec.
@@ -103,7 +108,7 @@ public struct CachePlan: Sendable {
     /// The same plan under another budget in tokens (several budgets from one prefill).
     public func withBudget(_ tokens: Int) throws(CacheConfigurationError) -> CachePlan {
         try CachePlan(policy: policy, limit: .tokens(tokens), mode: mode, sinks: sinks, window: window, chunk: chunk,
-                      adapter: adapter, receiver: receiver, memory: memory).binding(indexer)
+                      adapter: adapter, receiver: receiver, memory: memory, kvType: kvType).binding(indexer)
     }
 
     /// The plan reading `indexer` (what `Engine.bind` found for it): a learned policy gets its
@@ -122,6 +127,16 @@ public struct CachePlan: Sendable {
             }
         }
         return bound
+    }
+
+    /// Checks what only the model can tell: that its heads fit the plan's KV entry type.
+    /// - Throws: `CacheConfigurationError.kvTypeUnsupported`.
+    public func check(model m: ModelConfiguration) throws(CacheConfigurationError) { try Self.checkEntryType(kvType, model: m) }
+
+    /// Checks that the model's heads can be stored as `type`.
+    /// - Throws: `CacheConfigurationError.kvTypeUnsupported`.
+    public static func checkEntryType(_ type: KVEntryType, model m: ModelConfiguration) throws(CacheConfigurationError) {
+        guard type.supports(headDimension: m.headDimension) else { throw .kvTypeUnsupported(type, headDimension: m.headDimension) }
     }
 
     /// Bytes the latent memories of a session hold at most (0 with the memory off): fixed by

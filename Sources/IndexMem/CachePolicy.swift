@@ -47,3 +47,5 @@ public typealias ReceiverFactory = IndexMemCache.ReceiverFactory
 /// IndexMem's latent memory of evicted entries (a receiver).
 public typealias LatentMemory = IndexMemCache.LatentMemory
 public typealias LatentMemoryParameters = IndexMemCache.LatentMemoryParameters
+/// How keys and values are stored (`CacheConfiguration.kvType`, `--kv-type`).
+public typealias KVEntryType = IndexMemCache.KVEntryType

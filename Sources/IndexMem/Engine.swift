@@ -61,8 +61,10 @@ public final class Engine: @unchecked Sendable {
 
     /// The plan with the adapter its learned policy reads: loaded and checked against this
     /// model once, then shared by every plan that names it. Other plans come back as they are.
-    /// - Throws: `AdapterError` (missing, malformed, for another model, or without the variant).
+    /// - Throws: `CacheConfigurationError` for a KV type the model's heads cannot be stored in,
+    ///   `AdapterError` (missing, malformed, for another model, or without the variant).
     public func bind(_ plan: CachePlan) throws -> CachePlan {
+        try plan.check(model: configuration)
         guard plan.needsAdapter else { return plan }
         // A plan bound by this engine keeps its parameters; one bound elsewhere is bound again.
         if let bound = plan.indexer, indexers.withLock({ $0[bound.path] }) === bound { return plan }

@@ -41,7 +41,7 @@ public struct CacheReport: Sendable, Codable {
     public var kvBytes: Int
     /// The most bytes of keys and values held (per layer, summed over layers).
     public var kvBytesPeak: Int
-    /// What a full cache would hold for the same tokens.
+    /// What a full cache would hold for the same tokens (in the same entry type).
     public var kvBytesFullCache: Int
     /// Bytes of the evicted-entry memory (the receivers' state; 0 when evicted entries are dropped).
     public var memoryBytes: Int
@@ -62,6 +62,8 @@ public struct CacheReport: Sendable, Codable {
     public var budgetedLayers: Int = 0
     /// Bytes of the learned indexer's parameters (shared by every session of an engine; 0 for heuristics).
     public var indexerBytes: Int = 0
+    /// How keys and values are stored (`f16`, `q8_0`): every `kvBytes` figure is in this type.
+    public var kvType: String = KVEntryType.f16.rawValue
 }
 
 /// The outcome of `Session.generate`.

@@ -7,7 +7,7 @@ import IndexMemModel
 
 extension CachePlan {
     /// The most bytes of keys and values a session with this plan holds for one sequence
-    /// (f16 K and V, summed over layers and KV heads): what a server reserves from its KV
+    /// (K and V in the plan's entry type, summed over layers and KV heads): what a server reserves from its KV
     /// pool before it admits a request.
     ///
     /// Storage is mapped lazily (pages become resident as entries are written), so a cache
@@ -31,6 +31,6 @@ extension CachePlan {
             case .budget, .full: total + sequence
             }
         }
-        return entries * m.kvBytesPerEntry
+        return entries * m.kvBytesPerEntry(kvType)
     }
 }

@@ -257,7 +257,7 @@ public final class Session {
         let global = caches.enumerated().filter { c.slidingWindow(layer: $0.offset) == nil }.map(\.element)
         return CacheReport(policy: cachePlan.policySpec, mode: cachePlan.mode.rawValue,
                            budget: budget, kvBytes: kvBytes, kvBytesPeak: kvBytesPeak,
-                           kvBytesFullCache: tokens.count * c.kvBytesPerToken,
+                           kvBytesFullCache: tokens.count * c.kvBytesPerToken(cachePlan.kvType),
                            memoryBytes: memoryBytes,
                            policyBytes: caches.reduce(0) { $0 + $1.policyBytes },
                            // Window drops of sliding-window layers are not policy evictions.
@@ -265,6 +265,7 @@ public final class Session {
                            entries: (global.isEmpty ? caches : global).map(\.count).max() ?? 0,
                            slidingLayers: c.slidingLayerCount, slidingWindow: c.slidingWindow,
                            budgetedLayers: budget == nil ? 0 : c.globalLayers.count,
-                           indexerBytes: cachePlan.policy.needsAdapter ? (cachePlan.indexer?.parameters.bytes ?? 0) : 0)
+                           indexerBytes: cachePlan.policy.needsAdapter ? (cachePlan.indexer?.parameters.bytes ?? 0) : 0,
+                           kvType: cachePlan.kvType.rawValue)
     }
 }

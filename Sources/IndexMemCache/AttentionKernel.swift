@@ -37,6 +37,7 @@ public enum AttentionKernel {
         probabilities: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, singleQuery: Bool = false,
         windowStart: Int32? = nil
     ) -> (max: Float, sum: Double) {
+        precondition(storage.entryType == .f16, "AttentionKernel.attend reads f16 entries; use attendEntries")
         let d = storage.headDimension
         output.update(repeating: 0, count: d)
         guard lo < hi else { return (-.infinity, 0) }

@@ -59,9 +59,10 @@ public final class BoundedLayerCache: LayerCache {
     ///   - capacity: most entries held at once; `budget + chunk` for `.afterEveryBlock`, the
     ///     longest sequence for `.onCompress`.
     ///   - receiver: takes every evicted entry (made for the same `layer`).
+    ///   - entryType: how keys and values are stored.
     public init(layer: LayerContext, budget: Int, capacity: Int, selector: BudgetSelector,
                 policy: any EvictionPolicy, receiver: any EvictedEntryReceiver = DiscardingReceiver(),
-                timing: EvictionTiming = .afterEveryBlock, evictionQuantum: Int = 1) {
+                timing: EvictionTiming = .afterEveryBlock, evictionQuantum: Int = 1, entryType: KVEntryType = .f16) {
         let shape = layer.shape
         self.shape = shape
         self.layer = layer
@@ -72,7 +73,7 @@ public final class BoundedLayerCache: LayerCache {
         self.selector = selector
         self.timing = timing
         storage = KVStorage(kvHeads: shape.kvHeads, headDimension: shape.headDimension, capacity: capacity,
-                            sideDimension: policy.sideDimension)
+                            sideDimension: policy.sideDimension, entryType: entryType)
         scorer = policy.makeScorer(for: layer)
         selection = .allocate(capacity: storage.capacity)
         evicted = .allocate(capacity: storage.capacity)
@@ -146,9 +147,8 @@ public final class BoundedLayerCache: LayerCache {
                 let hi = counts[g] - tokens + t + 1
                 let q = queries + (t * qh + h) * d
                 let out = output + (t * qh + h) * d
-                AttentionKernel.roundToHalf(q, into: rounded, count: d)
-                let (m, sum) = AttentionKernel.attend(
-                    query: rounded, storage: storage, head: g, lo: 0, hi: hi, scale: scale,
+                let (m, sum) = AttentionKernel.attendEntries(
+                    query: q, queryScratch: rounded, storage: storage, head: g, lo: 0, hi: hi, scale: scale,
                     probabilities: probabilities, output: out, singleQuery: tokens == 1,
                     windowStart: window.map { qp[t] - Int32($0) + 1 })
                 if wantsAttention && t >= attentionFrom, let sums {
@@ -279,10 +279,11 @@ extension BoundedLayerCache {
     ///   - layer: the layer (no budget applies to it: `budgetedLayer` is nil).
     ///   - window: the layer's window (`shape.slidingWindow`).
     ///   - chunk: the largest block appended at once.
-    public static func slidingWindow(layer: LayerContext, window: Int, chunk: Int) -> BoundedLayerCache {
+    ///   - entryType: how keys and values are stored.
+    public static func slidingWindow(layer: LayerContext, window: Int, chunk: Int, entryType: KVEntryType = .f16) -> BoundedLayerCache {
         BoundedLayerCache(layer: layer, budget: window,
                           capacity: slidingCapacity(window: window, chunk: chunk), selector: BudgetSelector(sinks: 0, window: 0),
-                          policy: WindowPolicy(), evictionQuantum: slidingEvictionQuantum)
+                          policy: WindowPolicy(), evictionQuantum: slidingEvictionQuantum, entryType: entryType)
     }
 
     /// The most entries a sliding-window cache holds: the window, up to a quantum less one of

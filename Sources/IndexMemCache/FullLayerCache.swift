@@ -13,9 +13,10 @@ public final class FullLayerCache: LayerCache {
     public private(set) var tokensSeen = 0
     private var scratch = AttentionScratch()
 
-    public init(shape: AttentionShape, capacity: Int) {
+    /// - Parameter entryType: how keys and values are stored.
+    public init(shape: AttentionShape, capacity: Int, entryType: KVEntryType = .f16) {
         self.shape = shape
-        storage = KVStorage(kvHeads: shape.kvHeads, headDimension: shape.headDimension, capacity: capacity)
+        storage = KVStorage(kvHeads: shape.kvHeads, headDimension: shape.headDimension, capacity: capacity, entryType: entryType)
     }
 
     public var count: Int { storage.counts[0] }
@@ -87,10 +88,9 @@ struct AttentionScratch {
                 let positions = storage.positions(head: g)
                 let hi = AttentionKernel.upperBound(positions, counts[g], qp[t])
                 let lo = window.map { AttentionKernel.upperBound(positions, hi, qp[t] - $0) } ?? 0
-                AttentionKernel.roundToHalf(queries + (t * qh + h) * d, into: rounded, count: d)
-                AttentionKernel.attend(query: rounded, storage: storage, head: g, lo: lo, hi: hi, scale: scale,
-                                       probabilities: probabilities, output: output + (t * qh + h) * d,
-                                       singleQuery: tokens == 1)
+                AttentionKernel.attendEntries(query: queries + (t * qh + h) * d, queryScratch: rounded, storage: storage, head: g,
+                                              lo: lo, hi: hi, scale: scale, probabilities: probabilities,
+                                              output: output + (t * qh + h) * d, singleQuery: tokens == 1)
             }
         }
     }

@@ -36,6 +36,8 @@ public struct EvalResult: Codable, Sendable, Equatable {
     public var dataset: String?
     /// The latent memory mode (`on`, `softmax`); nil when evicted entries were dropped.
     public var memory: String? = nil
+    /// The KV entry type when it is not the default f16 (`q8_0`); nil for f16.
+    public var kvType: String? = nil
     /// The generated token ids.
     public var outputTokenIds: [Int] = []
     /// The prompt's token ids, context block then question block (only with `--record-prompts`).
@@ -46,7 +48,7 @@ public struct EvalResult: Codable, Sendable, Equatable {
         case id, task, length, policy, budget, ratio, mode, score, output, answers
         case kvBytesPeak = "kv_bytes_peak", kvBytesFullCache = "kv_bytes_full_cache", modelSha256 = "model_sha256"
         case seconds, depth, sample, seed, sinks, window, chunk, evictions
-        case generatedTokens = "generated_tokens", perplexity, dataset, memory
+        case generatedTokens = "generated_tokens", perplexity, dataset, memory, kvType = "kv_type"
         case outputTokenIds = "output_token_ids", contextTokenIds = "context_token_ids", questionTokenIds = "question_token_ids"
     }
 
@@ -65,6 +67,7 @@ public struct EvalResult: Codable, Sendable, Equatable {
         evictions = try c.decode(Int.self, forKey: .evictions); generatedTokens = try c.decode(Int.self, forKey: .generatedTokens)
         perplexity = try c.decodeIfPresent(Double.self, forKey: .perplexity); dataset = try c.decodeIfPresent(String.self, forKey: .dataset)
         memory = try c.decodeIfPresent(String.self, forKey: .memory)
+        kvType = try c.decodeIfPresent(String.self, forKey: .kvType)
         outputTokenIds = try c.decodeIfPresent([Int].self, forKey: .outputTokenIds) ?? []
         contextTokenIds = try c.decodeIfPresent([Int].self, forKey: .contextTokenIds)
         questionTokenIds = try c.decodeIfPresent([Int].self, forKey: .questionTokenIds)
@@ -110,6 +113,8 @@ public struct EvalResult: Codable, Sendable, Equatable {
         try c.encode(chunk, forKey: .chunk); try c.encode(evictions, forKey: .evictions)
         try c.encode(generatedTokens, forKey: .generatedTokens); try c.encode(perplexity, forKey: .perplexity)
         try c.encode(dataset, forKey: .dataset); try c.encode(memory, forKey: .memory); try c.encode(outputTokenIds, forKey: .outputTokenIds)
+        // Written only when not f16, so the lines of f16 runs stay as they were.
+        try c.encodeIfPresent(kvType, forKey: .kvType)
         try c.encodeIfPresent(contextTokenIds, forKey: .contextTokenIds)
         try c.encodeIfPresent(questionTokenIds, forKey: .questionTokenIds)
     }
@@ -117,16 +122,18 @@ public struct EvalResult: Codable, Sendable, Equatable {
     /// Identifies the work item this line finished (for resuming).
     public var key: WorkKey {
         WorkKey(id: id, policy: policy, budget: ratio == nil ? budget : nil, ratio: ratio, mode: budget == nil ? "full" : mode,
-                sinks: sinks, window: window, chunk: chunk, memory: memory)
+                sinks: sinks, window: window, chunk: chunk, memory: memory, kvType: kvType)
     }
 
-    /// The policy as reports name it: its spec, with the memory when one was on.
+    /// The policy as reports name it: its spec, with the memory when one was on and the KV
+    /// type when it was not f16.
     public var policyLabel: String {
-        switch memory {
+        let label = switch memory {
         case nil: policy
         case "on": policy + "+memory"
         case let m?: policy + "+memory-" + m
         }
+        return kvType.map { label + "+" + $0 } ?? label
     }
 }
 
@@ -141,6 +148,8 @@ public struct WorkKey: Hashable, Sendable {
     public var window: Int
     public var chunk: Int
     public var memory: String? = nil
+    /// The KV entry type when not f16.
+    public var kvType: String? = nil
 }
 
 // MARK: - Results file

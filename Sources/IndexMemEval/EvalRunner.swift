@@ -197,6 +197,7 @@ public final class EvalRunner {
                    sample: item.sample, seed: spec.seed, sinks: item.cache.sinks, window: item.cache.window, chunk: item.cache.chunk,
                    evictions: report.evictions, generatedTokens: generatedTokens, perplexity: perplexity, dataset: dataset)
         result.memory = item.key.memory
+        result.kvType = item.key.kvType
         return result
     }
 }

@@ -24,6 +24,8 @@ public struct ReportCell: Sendable {
     public var perplexityCI95: Double? = nil
     public var kvBytesPeak: Double
     public var seconds: Double
+    /// The KV entry type when not f16 (a row is compared with the full cache of its own type).
+    public var kvType: String? = nil
 }
 
 public enum Report {
@@ -39,12 +41,12 @@ public enum Report {
     }
 
     public static func cells(_ results: [EvalResult]) -> [ReportCell] {
-        struct Key: Hashable { var task: String; var length: Int; var mode: String; var policy: String; var budget: Int? }
+        struct Key: Hashable { var task: String; var length: Int; var mode: String; var policy: String; var budget: Int?; var kvType: String? }
         var groups: [Key: [EvalResult]] = [:]
         for r in results {
             let length = r.dataset == nil ? r.length : 0
             let mode = r.budget == nil ? "full" : r.mode
-            groups[Key(task: r.task, length: length, mode: mode, policy: r.policyLabel, budget: r.budget), default: []].append(r)
+            groups[Key(task: r.task, length: length, mode: mode, policy: r.policyLabel, budget: r.budget, kvType: r.kvType), default: []].append(r)
         }
         return groups.map { key, rs in
             let (mean, ci95) = Self.meanAndCI95(rs.map(\.score))
@@ -54,7 +56,7 @@ public enum Report {
                               mean: mean, ci95: ci95,
                               perplexity: pplMean, perplexityCI95: pplCI,
                               kvBytesPeak: Double(rs.map(\.kvBytesPeak).reduce(0, +)) / Double(rs.count),
-                              seconds: rs.map(\.seconds).sorted().reduce(0, +) / Double(rs.count))
+                              seconds: rs.map(\.seconds).sorted().reduce(0, +) / Double(rs.count), kvType: key.kvType)
         }.sorted { ($0.task, $0.length, $0.mode, $0.policy, $0.budget ?? Int.max) < ($1.task, $1.length, $1.mode, $1.policy, $1.budget ?? Int.max) }
     }
 
@@ -93,7 +95,9 @@ public enum Report {
             md += "## \(task), \(length == 0 ? "dataset" : "\(length) tokens")\n\n"
             md += "| policy | mode | " + budgets.map { "\($0)" }.joined(separator: " | ") + (budgets.isEmpty ? "" : " | ") + "full |\n"
             md += "|---|---|" + budgets.map { _ in "---:|" }.joined() + "---:|\n"
-            let full = g.first { $0.budget == nil }
+            // The full cache of each KV entry type: a row's reference is the one of its own type.
+            let fulls = g.filter { $0.budget == nil }
+            func full(_ kvType: String?) -> ReportCell? { fulls.first { $0.kvType == kvType } }
             func fmt(_ c: ReportCell?) -> String {
                 guard let c else { return "" }
                 if isPPL, let p = c.perplexity { return String(format: "%.2f", p) }
@@ -103,9 +107,9 @@ public enum Report {
             for rowKey in rows.keys.sorted() {
                 let r = rows[rowKey]!
                 md += "| \(r[0].policy) | \(r[0].mode) | " + budgets.map { b in fmt(r.first { $0.budget == b }) }.joined(separator: " | ")
-                md += (budgets.isEmpty ? "" : " | ") + "\(fmt(full)) |\n"
+                md += (budgets.isEmpty ? "" : " | ") + "\(fmt(full(r[0].kvType))) |\n"
             }
-            if rows.isEmpty, let full { md += "| full | - | \(fmt(full)) |\n" }
+            if rows.isEmpty { for f in fulls.sorted(by: { $0.policy < $1.policy }) { md += "| \(f.policy) | - | \(fmt(f)) |\n" } }
             md += "\n"
             // Compression curves per mode: mean and 95 % interval per budget, the full cache as
             // a dashed reference with its interval; perplexity cells without a perplexity are left out.
@@ -121,7 +125,9 @@ public enum Report {
                             point(c).map { ChartPoint(x: Double(c.budget!), y: $0.y, ci: $0.ci) }
                         })
                     }
-                let refs = full.flatMap(point).map { [ChartReference(name: "full cache", y: $0.y, ci: $0.ci)] } ?? []
+                let refs = fulls.sorted { ($0.kvType ?? "") < ($1.kvType ?? "") }.compactMap { f in
+                    point(f).map { ChartReference(name: "full cache" + (f.kvType.map { " (\($0))" } ?? ""), y: $0.y, ci: $0.ci) }
+                }
                 let name = "curve_\(task)_\(length)_\(mode).svg"
                 try save(name, SVG.lineChart(title: "\(task), \(length == 0 ? "dataset" : "\(length) tokens"), \(mode)",
                                              xLabel: "budget (entries per layer and KV head)",

@@ -31,11 +31,15 @@ public struct SweepSpec: Codable, Sendable, Equatable {
     public var adapter: String? = nil
     /// Latent memory modes each evicting policy runs with (`off`, `on`, `softmax`).
     public var memories: [String] = ["off"]
+    /// KV entry types every setting runs with (`f16`, `q8_0`); the config key `kv_type` takes
+    /// one name or a list.
+    public var kvTypes: [String] = ["f16"]
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case tasks, lengths, policies, budgets, ratios, modes, samples, seed, depths, sinks, window, chunk, dataset, adapter, memories
+        case kvTypes = "kv_type"
     }
 
     /// Every key is optional in a config file; missing ones keep their defaults.
@@ -57,6 +61,11 @@ public struct SweepSpec: Codable, Sendable, Equatable {
         dataset = try c.decodeIfPresent(String.self, forKey: .dataset)
         adapter = try c.decodeIfPresent(String.self, forKey: .adapter)
         memories = try c.decodeIfPresent([String].self, forKey: .memories) ?? d.memories
+        if let one = try? c.decodeIfPresent(String.self, forKey: .kvTypes) {
+            kvTypes = [one]
+        } else {
+            kvTypes = try c.decodeIfPresent([String].self, forKey: .kvTypes) ?? d.kvTypes
+        }
     }
 
     /// Reads a small JSON config file (the same keys).
@@ -78,27 +87,33 @@ public struct SweepSpec: Codable, Sendable, Equatable {
             do { return try MemoryMode(parsing: m) } catch { throw EvalError.invalidSweep("\(error)") }
         }
         guard !memoryModes.isEmpty else { throw EvalError.invalidSweep("memories must name at least one of off, on, softmax") }
+        let entryTypes = try kvTypes.map { t -> KVEntryType in
+            do { return try KVEntryType(parsing: t) } catch { throw EvalError.invalidSweep("\(error)") }
+        }
+        guard !entryTypes.isEmpty else { throw EvalError.invalidSweep("kv_type must name at least one of \(KVEntryType.names)") }
         var out: [CachePlan] = []
-        for text in policies {
-            let policy: CachePolicy
-            do { policy = try CachePolicy(parsing: text) } catch { throw EvalError.invalidSweep("\(text): \(CacheConfigurationError.policy(error))") }
-            func plan(_ limit: CachePlan.Limit?, _ mode: CacheConfiguration.Mode, _ memory: MemoryMode = .off) throws -> CachePlan {
-                do {
-                    return try CachePlan(policy: policy, limit: limit, mode: mode, sinks: sinks, window: window, chunk: chunk, adapter: adapter,
-                                         memory: memory)
-                } catch {
-                    throw EvalError.invalidSweep("\(text): \(error)")
+        for kvType in entryTypes {
+            for text in policies {
+                let policy: CachePolicy
+                do { policy = try CachePolicy(parsing: text) } catch { throw EvalError.invalidSweep("\(text): \(CacheConfigurationError.policy(error))") }
+                func plan(_ limit: CachePlan.Limit?, _ mode: CacheConfiguration.Mode, _ memory: MemoryMode = .off) throws -> CachePlan {
+                    do {
+                        return try CachePlan(policy: policy, limit: limit, mode: mode, sinks: sinks, window: window, chunk: chunk, adapter: adapter,
+                                             memory: memory, kvType: kvType)
+                    } catch {
+                        throw EvalError.invalidSweep("\(text): \(error)")
+                    }
                 }
-            }
-            if policy.isFull {
-                out.append(try plan(nil, .bounded))
-                continue
-            }
-            guard !budgets.isEmpty || !ratios.isEmpty else { throw EvalError.invalidSweep("policy '\(text)' needs budgets or ratios") }
-            for memory in memoryModes {
-                for mode in modes {
-                    for b in budgets { out.append(try plan(.tokens(b), mode, memory)) }
-                    for r in ratios { out.append(try plan(.ratio(r), mode, memory)) }
+                if policy.isFull {
+                    out.append(try plan(nil, .bounded))
+                    continue
+                }
+                guard !budgets.isEmpty || !ratios.isEmpty else { throw EvalError.invalidSweep("policy '\(text)' needs budgets or ratios") }
+                for memory in memoryModes {
+                    for mode in modes {
+                        for b in budgets { out.append(try plan(.tokens(b), mode, memory)) }
+                        for r in ratios { out.append(try plan(.ratio(r), mode, memory)) }
+                    }
                 }
             }
         }
@@ -124,7 +139,7 @@ public struct WorkItem: Sendable {
         let full = cache.isFull
         return WorkKey(id: sampleID, policy: cache.policySpec, budget: full || cache.ratio != nil ? nil : cache.budget, ratio: cache.ratio,
                        mode: full ? "full" : cache.mode.rawValue, sinks: cache.sinks, window: cache.window, chunk: cache.chunk,
-                       memory: cache.memory == .off ? nil : cache.memory.rawValue)
+                       memory: cache.memory == .off ? nil : cache.memory.rawValue, kvType: cache.kvType == .f16 ? nil : cache.kvType.rawValue)
     }
 }
 

@@ -127,10 +127,14 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
 
     public var queryDimension: Int { queryHeads * headDimension }
     public var kvDimension: Int { kvHeads * headDimension }
-    /// Bytes of one layer's keys and values for one token, as the cache stores them.
-    public var kvBytesPerEntry: Int { kvHeads * KVStorage.bytesPerEntry(headDimension: headDimension) }
-    /// Bytes of every layer's f16 keys and values for one token (what a full cache costs).
-    public var kvBytesPerToken: Int { layerCount * kvBytesPerEntry }
+    /// Bytes of one layer's f16 keys and values for one token (the default entry type).
+    public var kvBytesPerEntry: Int { kvBytesPerEntry(.f16) }
+    /// Bytes of every layer's f16 keys and values for one token (what a full f16 cache costs).
+    public var kvBytesPerToken: Int { kvBytesPerToken(.f16) }
+    /// Bytes of one layer's keys and values for one token, stored as `type`.
+    public func kvBytesPerEntry(_ type: KVEntryType) -> Int { kvHeads * type.bytesPerEntry(headDimension: headDimension) }
+    /// Bytes of every layer's keys and values for one token, stored as `type` (what a full cache costs).
+    public func kvBytesPerToken(_ type: KVEntryType) -> Int { layerCount * kvBytesPerEntry(type) }
 
     /// Architectures this engine runs.
     public static var supportedArchitectures: [String] { ArchitectureTraits.registry.keys.sorted() }

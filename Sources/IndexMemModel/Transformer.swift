@@ -105,8 +105,11 @@ public final class Transformer: @unchecked Sendable {
 
     /// Makes the per-layer caches for a full cache (every entry kept, up to `capacity`).
     /// Sliding-window layers keep every entry too (their attention masks by position).
-    public func makeFullCaches(capacity: Int) -> [any LayerCache] {
-        (0..<configuration.layerCount).map { FullLayerCache(shape: configuration.attentionShape(layer: $0), capacity: capacity) }
+    /// - Parameter entryType: how keys and values are stored (every layer alike, as llama.cpp's `type_k`/`type_v`).
+    public func makeFullCaches(capacity: Int, entryType: KVEntryType = .f16) -> [any LayerCache] {
+        (0..<configuration.layerCount).map {
+            FullLayerCache(shape: configuration.attentionShape(layer: $0), capacity: capacity, entryType: entryType)
+        }
     }
 
     /// Runs `tokens` through the model at consecutive positions from `startPosition`,

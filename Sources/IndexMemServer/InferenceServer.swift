@@ -99,7 +99,8 @@ public final class InferenceServer: Sendable {
     /// What the startup log says.
     func startupLine(port: Int) -> String {
         let c = defaultPlan
-        let cache = c.isFull ? "full cache" : "policy \(c.policySpec), " + (c.budget.map { "budget \($0)" } ?? "ratio \(c.ratio ?? 0)") + ", \(c.mode.rawValue)"
+        let policy = c.isFull ? "full cache" : "policy \(c.policySpec), " + (c.budget.map { "budget \($0)" } ?? "ratio \(c.ratio ?? 0)") + ", \(c.mode.rawValue)"
+        let cache = policy + (c.kvType == .f16 ? "" : ", \(c.kvType.rawValue) KV entries")
         let perRequest = c.kvBytesBound(model: engine.configuration, promptTokens: engine.configuration.contextLength,
                                         totalTokens: engine.configuration.contextLength)
         let fits = perRequest > 0 ? " (\(poolBytes / perRequest) full-context requests at the default cache settings)" : ""
@@ -244,7 +245,7 @@ struct ResponseShape: Sendable {
         ["kv_cache": ["policy": s.cache.policy, "mode": s.cache.mode, "budget": s.cache.budget.map { $0 as Any } ?? NSNull(),
                       "kv_bytes_peak": s.cache.kvBytesPeak, "kv_bytes_reserved": reservation,
                       "kv_bytes_full_cache": s.cache.kvBytesFullCache, "memory_bytes": s.cache.memoryBytes, "evictions": s.cache.evictions,
-                      "entries": s.cache.entries] as [String: Any],
+                      "entries": s.cache.entries, "kv_type": s.cache.kvType] as [String: Any],
          "timings": ["queue_seconds": s.queueSeconds, "prefill_seconds": s.prefillSeconds, "decode_seconds": s.decodeSeconds,
                      "decode_tokens_per_second": s.decodeSeconds > 0 ? Double(s.completionTokens) / s.decodeSeconds : 0]]
     }

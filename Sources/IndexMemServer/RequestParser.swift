@@ -234,7 +234,7 @@ package struct RequestParser: Sendable {
     // MARK: - Cache settings
 
     /// The server's default plan overridden by `kv_policy`, `kv_budget` or `kv_ratio`,
-    /// `kv_mode`, `kv_sinks`, `kv_window`, `kv_memory`: the request's one parse of a policy spec. For a
+    /// `kv_mode`, `kv_sinks`, `kv_window`, `kv_memory`, `kv_type`: the request's one parse of a policy spec. For a
     /// chat, the recent window grows to cover the last turn (within the budget), so its
     /// template tokens are never evicted. A learned policy gets the engine's adapter.
     private func cachePlan(_ body: JSONObject, promptTokens: Int, protectLast lastTurn: () -> Int?) throws(APIError) -> CachePlan {
@@ -273,13 +273,18 @@ package struct RequestParser: Sendable {
                 throw .invalidRequest(CacheConfigurationError.memoryWithoutEviction.reason, param: "kv_memory")
             }
         }
+        var kvType = defaults.kvType
+        if let text = try body.string("kv_type") {
+            do { kvType = try KVEntryType(parsing: text) } catch { throw .invalidRequest(error.reason, param: "kv_type") }
+            do { try CachePlan.checkEntryType(kvType, model: engine.configuration) } catch { throw .invalidRequest(error.reason, param: "kv_type") }
+        }
         if !policy.isFull && limit == nil {
             throw .invalidRequest("kv_policy '\(policy.spec)' evicts entries: give 'kv_budget' (tokens) or 'kv_ratio'", param: "kv_budget")
         }
         var plan: CachePlan
         do {
             plan = try CachePlan(policy: policy, limit: limit, mode: mode, sinks: sinks, window: window, chunk: defaults.chunk,
-                                 adapter: defaults.adapter, memory: memory)
+                                 adapter: defaults.adapter, memory: memory, kvType: kvType)
         } catch {
             // Name the field the request used for the budget.
             throw .invalidRequest(error.description, param: ratio != nil ? "kv_ratio" : "kv_budget")

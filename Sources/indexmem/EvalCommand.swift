@@ -24,7 +24,7 @@ struct EvalRunCommand: ParsableCommand {
         """)
 
     @OptionGroup var model: ModelArguments
-    @Option(name: .long, help: "A sweep config (JSON with the keys tasks, lengths, policies, budgets, ratios, modes, samples, seed, depths, sinks, window, chunk, dataset, adapter, memories); flags given here override it.")
+    @Option(name: .long, help: "A sweep config (JSON with the keys tasks, lengths, policies, budgets, ratios, modes, samples, seed, depths, sinks, window, chunk, dataset, adapter, memories, kv_type); flags given here override it.")
     var config: String?
     @Option(name: .long, help: "JSONL dataset with context, question, answers (and optional answer_prefix, max_new_tokens, task, id).")
     var dataset: String?
@@ -43,6 +43,7 @@ struct EvalRunCommand: ParsableCommand {
     @Option(name: .long, help: "Run one shard, k/n.") var shard: String?
     @Option(name: .long, help: "Indexer adapter for the learned policies (default: adapters/<model file>.indexmem.safetensors).") var adapter: String?
     @Option(name: .long, help: "Latent memory modes for the evicting policies: off, on, softmax (e.g. off,on).") var memory: String?
+    @Option(name: .long, help: "KV entry types every setting runs with: f16, q8_0 (e.g. f16,q8_0).") var kvType: String?
     @Option(name: .long, help: "Answer this many samples' questions in one batch (each context is still read alone); results are unchanged.")
     var batch: Int = 1
     @Option(name: .long, help: "Results file (JSON lines, appended).") var out: String
@@ -70,6 +71,7 @@ struct EvalRunCommand: ParsableCommand {
         if let dataset { spec.dataset = dataset }
         if let adapter { spec.adapter = adapter }
         if let m = list(memory) { spec.memories = m }
+        if let k = list(kvType) { spec.kvTypes = k }
         guard spec.samples > 0 else { throw ValidationError("--samples must be positive") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         let shardSpec = try shard.map { try Shard(parsing: $0) } ?? .all

@@ -84,13 +84,16 @@ struct CacheArguments: ParsableArguments {
     @Option(name: .long, help: "Latent memory of evicted entries, from the adapter: off | on (trained gate) | softmax (closed form, memory-softmax).")
     var memory: String = "off"
 
+    @Option(name: .long, help: "How keys and values are stored: f16 | q8_0 (llama.cpp's Q8_0 blocks, 0.53x the bytes).")
+    var kvType: String = "f16"
+
     /// The options as given (the server resolves them itself).
     func configuration() throws -> CacheConfiguration {
         guard let m = CacheConfiguration.Mode(rawValue: mode) else {
             throw ValidationError("--mode must be one of: \(CacheConfiguration.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return CacheConfiguration(policy: policy, budget: budget, ratio: ratio, mode: m, sinks: sinks, window: window, chunk: chunk,
-                                  adapter: adapter, memory: try MemoryMode(parsing: memory))
+                                  adapter: adapter, memory: try MemoryMode(parsing: memory), kvType: try KVEntryType(parsing: kvType))
     }
 
     /// The options resolved: the command's one parse of the policy spec.
@@ -139,7 +142,7 @@ extension CacheReport {
          "kv_bytes": kvBytes, "kv_bytes_peak": kvBytesPeak, "kv_bytes_full_cache": kvBytesFullCache,
          "memory_bytes": memoryBytes, "policy_bytes": policyBytes, "evictions": evictions, "entries": entries,
          "sliding_layers": slidingLayers, "sliding_window": slidingWindow.map { $0 as Any } ?? NSNull(),
-         "budgeted_layers": budgetedLayers, "indexer_bytes": indexerBytes]
+         "budgeted_layers": budgetedLayers, "indexer_bytes": indexerBytes, "kv_type": kvType]
     }
 }
 

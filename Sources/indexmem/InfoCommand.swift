@@ -50,6 +50,7 @@ struct InfoCommand: ParsableCommand {
                 "tied_output": engine.weights.tiedOutput,
             ] as [String: Any],
             "kv_bytes_per_token": c.kvBytesPerToken,
+            "kv_bytes_per_token_q8_0": KVEntryType.q8_0.supports(headDimension: c.headDimension) ? c.kvBytesPerToken(.q8_0) as Any : NSNull(),
             "tensor_types": byType.mapValues { ["count": $0.count, "bytes": $0.bytes] },
             "tensor_count": file.tensors.count,
             "chat_template": engine.chatTemplate.map { "\($0.kind)" } ?? NSNull(),
@@ -76,7 +77,8 @@ struct InfoCommand: ParsableCommand {
         if let s = c.finalLogitSoftcap { features.append("logit softcap \(s)") }
         if engine.weights.tiedOutput { features.append("tied output") }
         out += "features     \(features.joined(separator: ", "))\n"
-        out += "KV cache     \(c.kvBytesPerToken) bytes per token (f16 keys and values)\n"
+        let q8 = KVEntryType.q8_0.supports(headDimension: c.headDimension) ? ", \(c.kvBytesPerToken(.q8_0)) with --kv-type q8_0" : ""
+        out += "KV cache     \(c.kvBytesPerToken) bytes per token (f16 keys and values)\(q8)\n"
         out += "chat         \(engine.chatTemplate.map { "\($0.kind)" } ?? "none (raw prompts)")\n"
         out += "tensors      \(file.tensors.count): " + byType.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value.count) (\($0.value.bytes) B)" }.joined(separator: ", ") + "\n"
         out += "metadata:\n"

@@ -14,7 +14,7 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Routes: GET /health, GET /v1/models, POST /v1/completions, POST /v1/chat/completions (both with \
             "stream": true), POST /tokenize, POST /detokenize, GET /metrics (Prometheus). Requests may set \
-            kv_policy, kv_budget or kv_ratio, kv_mode, kv_sinks, kv_window, kv_memory; the cache options below are their defaults. \
+            kv_policy, kv_budget or kv_ratio, kv_mode, kv_sinks, kv_window, kv_memory, kv_type; the cache options below are their defaults. \
             A request is admitted when its KV reservation fits the pool; others wait in a bounded queue, and a full \
             queue answers 503 with Retry-After. SIGTERM or SIGINT stops admission, lets running requests finish \
             (--shutdown-grace seconds), then exits.

@@ -32,6 +32,21 @@ struct PerplexityFixture: Decodable {
     let mean_nll: Double
 }
 
+/// llama.cpp's perplexity over `perplexity.json`'s tokens with q8_0 keys and values (flash
+/// attention, which llama.cpp needs for a quantized V); the tokens are named by their hash.
+struct QuantizedKVPerplexityFixture: Decodable {
+    let n_tokens: Int
+    /// sha256 of the token ids written as decimal numbers joined by ",".
+    let token_ids_sha256: String
+    let type_k: String
+    let type_v: String
+    let flash_attn: Bool
+    let perplexity: Double
+    let mean_nll: Double
+    /// The same run with f16 K and V (flash attention), for comparison.
+    let perplexity_f16_flash_attn: Double?
+}
+
 struct LongFixture: Decodable {
     let n_tokens: Int
     let token_ids: [Int]

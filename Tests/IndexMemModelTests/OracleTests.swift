@@ -4,6 +4,7 @@
 // within a small tolerance, perplexity within 1 %.
 
 import Foundation
+import IndexMem
 import IndexMemGGUF
 import IndexMemKernels
 import IndexMemModel
@@ -53,9 +54,32 @@ struct OracleTests {
     func perplexity() throws {
         let fixture = try Fixtures.load(PerplexityFixture.self, "perplexity.json")
         let model = try LoadedModel.get()
+        let start = Date()
         let ppl = try OracleCheck.perplexity(weights: model.weights, pool: model.pool, ids: fixture.token_ids, chunk: 256)
-        print("perplexity: ours \(ppl), llama.cpp \(fixture.perplexity)")
+        Self.f16Perplexity = ppl
+        print("perplexity: ours \(ppl) (\(String(format: "%.1f", Date().timeIntervalSince(start))) s), llama.cpp \(fixture.perplexity)")
         #expect(abs(ppl / fixture.perplexity - 1) < 0.01)
+    }
+
+    /// Our f16 perplexity once computed, so the q8_0 test need not compute it again when the
+    /// suite runs whole (the suite is serialized: no two tests touch this at once).
+    nonisolated(unsafe) static var f16Perplexity: Double?
+
+    @Test("Q8KV: perplexity with q8_0 keys and values within 1 % of llama.cpp's (q8_0, flash attention) and of our f16")
+    func perplexityQ8KV() throws {
+        let fixture = try Fixtures.load(PerplexityFixture.self, "perplexity.json")
+        let q8 = try Fixtures.load(QuantizedKVPerplexityFixture.self, "perplexity_q8_0.json")
+        #expect(q8.type_k == "q8_0" && q8.type_v == "q8_0" && q8.n_tokens == fixture.token_ids.count)
+        #expect(q8.token_ids_sha256 == SHA256.hex(of: Array(fixture.token_ids.map(String.init).joined(separator: ",").utf8)),
+                "the q8_0 fixture was made from other tokens than perplexity.json's")
+        let model = try LoadedModel.get()
+        let start = Date()
+        let ours = try OracleCheck.perplexity(weights: model.weights, pool: model.pool, ids: fixture.token_ids, chunk: 256, entryType: .q8_0)
+        let seconds = Date().timeIntervalSince(start)
+        let f16 = try Self.f16Perplexity ?? OracleCheck.perplexity(weights: model.weights, pool: model.pool, ids: fixture.token_ids, chunk: 256)
+        print("perplexity q8_0 KV: ours \(ours) (\(String(format: "%.1f", seconds)) s), llama.cpp \(q8.perplexity); ours f16 \(f16)")
+        #expect(abs(ours / q8.perplexity - 1) < 0.01)
+        #expect(abs(ours / f16 - 1) < 0.01)
     }
 }
 
@@ -109,9 +133,9 @@ enum OracleCheck {
     }
 
     /// Perplexity of `ids` in one context, evaluated `chunk` tokens at a time with all logits.
-    static func perplexity(weights: ModelWeights, pool: ThreadPool, ids: [Int], chunk: Int) throws -> Double {
+    static func perplexity(weights: ModelWeights, pool: ThreadPool, ids: [Int], chunk: Int, entryType: KVEntryType = .f16) throws -> Double {
         let transformer = Transformer(weights: weights, maxChunk: chunk, pool: pool)
-        let caches = transformer.makeFullCaches(capacity: ids.count)
+        let caches = transformer.makeFullCaches(capacity: ids.count, entryType: entryType)
         let vocab = weights.configuration.vocabularySize
         var logits = [Float](repeating: 0, count: chunk * vocab)
         var nll = 0.0
