@@ -55,7 +55,7 @@ public final class EvalRunner {
     public static func sharedPrefillKey(_ item: WorkItem) -> String? {
         guard item.cache.mode == .prefillThenCompress, item.task != PerplexityTask.name, !item.cache.isFull else { return nil }
         let c = item.cache
-        return "\(item.sampleID)|\(c.policySpec)|\(c.sinks)|\(c.window)|\(c.chunk)|\(c.memory.rawValue)|\(c.adapter ?? "")"
+        return "\(item.sampleID)|\(c.policySpec)|\(c.sinks)|\(c.window)|\(c.chunk)|\(c.memory.rawValue)|\(c.adapter ?? "")|\(c.kvType.rawValue)"
     }
 
     /// Runs prefill-then-compress items that differ only in budget from one prefill: the
