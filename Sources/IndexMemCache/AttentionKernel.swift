@@ -48,19 +48,8 @@ public enum AttentionKernel {
         } else {
             score(query: query, keys: storage.keyRow(head: head, slot: 0), headDimension: d, lo: lo, hi: hi, into: p)
         }
-        if let windowStart {
-            let positions = storage.positions(head: head)
-            for j in lo..<hi where positions[j] < windowStart { p[j] = -.infinity }
-        }
-        var m = -Float.infinity
-        for j in lo..<hi {
-            p[j] *= scale
-            m = max(m, p[j])
-        }
-        if m == -.infinity {
-            for j in lo..<hi { p[j] = 0 }
-            return (m, 0)
-        }
+        let m = maskAndScale(p, lo: lo, hi: hi, scale: scale, storage: storage, head: head, windowStart: windowStart)
+        if m == -.infinity { return (m, 0) }
         // MARK: Softmax over groups of 8 slots
         let lo8 = lo & ~7, hi8 = (hi + 7) & ~7
         for j in lo8..<lo { p[j] = -.infinity }
@@ -95,6 +84,25 @@ public enum AttentionKernel {
                        lo8: lo8, hi8: hi8, into: output)
         }
         return (m, sum)
+    }
+
+    /// Masks the scores `p[lo..<hi]` of slots before `windowStart`, multiplies them by `scale`
+    /// and returns their largest; when that is -inf (nothing visible) the scores are zeroed.
+    @inlinable @inline(__always)
+    static func maskAndScale(
+        _ p: UnsafeMutablePointer<Float>, lo: Int, hi: Int, scale: Float, storage: KVStorage, head: Int, windowStart: Int32?
+    ) -> Float {
+        if let windowStart {
+            let positions = storage.positions(head: head)
+            for j in lo..<hi where positions[j] < windowStart { p[j] = -.infinity }
+        }
+        var m = -Float.infinity
+        for j in lo..<hi {
+            p[j] *= scale
+            m = max(m, p[j])
+        }
+        if m == -.infinity { for j in lo..<hi { p[j] = 0 } }
+        return m
     }
 
     // MARK: One-token arithmetic (ggml_vec_dot_f16)

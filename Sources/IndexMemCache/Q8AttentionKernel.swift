@@ -37,17 +37,8 @@ public enum Q8AttentionKernel {
         KVQ8_0.quantize(query, count: d, into: quantizedQuery)
         KVQ8_0.scores(query: UnsafeRawPointer(quantizedQuery), keys: UnsafeRawPointer(storage.quantizedKeyRow(head: head, slot: 0)),
                       rowBytes: rowBytes, blocks: blocks, lo: lo, hi: hi, into: p)
-        if let windowStart {
-            let positions = storage.positions(head: head)
-            for j in lo..<hi where positions[j] < windowStart { p[j] = -.infinity }
-        }
-        var m = -Float.infinity
-        for j in lo..<hi {
-            p[j] *= scale
-            m = max(m, p[j])
-        }
+        let m = AttentionKernel.maskAndScale(p, lo: lo, hi: hi, scale: scale, storage: storage, head: head, windowStart: windowStart)
         if m == -.infinity {
-            for j in lo..<hi { p[j] = 0 }
             output.update(repeating: 0, count: d)
             return (m, 0)
         }

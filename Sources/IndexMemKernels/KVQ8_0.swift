@@ -108,7 +108,20 @@ public enum KVQ8_0 {
     public static func scores(query: UnsafeRawPointer, keys: UnsafeRawPointer, rowBytes: Int, blocks: Int, lo: Int, hi: Int,
                               into scores: UnsafeMutablePointer<Float>) {
         #if arch(x86_64)
-        scoresAVX2(query: query, keys: keys, rowBytes: rowBytes, blocks: blocks, lo: lo, hi: hi, into: scores)
+        // The weight path's Q8_0 kernels with the query as the "weight" row and four keys as
+        // its "activation" rows: the same block products (`maddubs(|q|, sign(k, q))`, no pair
+        // sum saturates as |q|, |k| <= 127), scales and reduction order as one key at a time.
+        let count = blocks &* blockValues
+        var j = lo
+        while j &+ 4 <= hi {
+            let four = Q8_0.dot4(query, keys + j &* rowBytes, aStride: rowBytes, count: count)
+            UnsafeMutableRawPointer(scores + j).storeBytes(of: four, as: SIMD4<Float>.self)
+            j &+= 4
+        }
+        while j < hi {
+            scores[j] = Q8_0.dot(keys + j &* rowBytes, query, count: count)
+            j &+= 1
+        }
         #else
         scoresReference(query: query, keys: keys, rowBytes: rowBytes, blocks: blocks, lo: lo, hi: hi, into: scores)
         #endif
@@ -139,60 +152,6 @@ public enum KVQ8_0 {
             scores[j] = VectorMath.horizontalSum(acc)
         }
     }
-
-    #if arch(x86_64)
-    /// Four keys at a time; the query's absolute values and signs are taken once per block
-    /// (`maddubs(|q|, sign(k, q))` is `ggml`'s `maddubs(|k|, sign(q, k))`: the same products,
-    /// and no pair sum can saturate since |q|, |k| <= 127).
-    @inlinable
-    public static func scoresAVX2(query: UnsafeRawPointer, keys: UnsafeRawPointer, rowBytes: Int, blocks: Int, lo: Int, hi: Int,
-                                  into scores: UnsafeMutablePointer<Float>) {
-        var j = lo
-        while j &+ 4 <= hi {
-            var a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps()
-            let k0 = keys + j &* rowBytes, k1 = k0 + rowBytes, k2 = k1 + rowBytes, k3 = k2 + rowBytes
-            for b in 0..<blocks {
-                let o = b &* blockBytes
-                let q = query + o
-                let qx = loadBytes(q + 2), ax = _mm256_sign_epi8(qx, qx)
-                let dq = scale(q)
-                @inline(__always) func term(_ k: UnsafeRawPointer, _ acc: __m256) -> __m256 {
-                    let d = scale(k + o) * dq
-                    return _mm256_fmadd_ps(_mm256_set1_ps(d), mulSumU8S8(ax, _mm256_sign_epi8(loadBytes(k + o + 2), qx)), acc)
-                }
-                a0 = term(k0, a0); a1 = term(k1, a1); a2 = term(k2, a2); a3 = term(k3, a3)
-            }
-            UnsafeMutableRawPointer(scores + j).storeBytes(of: horizontalSums(a0, a1, a2, a3), as: SIMD4<Float>.self)
-            j &+= 4
-        }
-        while j < hi {
-            var acc = _mm256_setzero_ps()
-            let k = keys + j &* rowBytes
-            for b in 0..<blocks {
-                let o = b &* blockBytes
-                let q = query + o
-                let qx = loadBytes(q + 2)
-                let d = scale(k + o) * scale(q)
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(d), mulSumU8S8(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(loadBytes(k + o + 2), qx)), acc)
-            }
-            scores[j] = hsum(acc)
-            j &+= 1
-        }
-    }
-
-    /// Four `hsum_float_8` reductions at once (the same order per lane).
-    @inlinable @inline(__always)
-    static func horizontalSums(_ a0: __m256, _ a1: __m256, _ a2: __m256, _ a3: __m256) -> SIMD4<Float> {
-        @inline(__always) func half(_ a: __m256) -> SIMD4<Float> {
-            let v = unsafeBitCast(a, to: SIMD8<Float>.self)
-            return v.highHalf + v.lowHalf
-        }
-        let r0 = half(a0), r1 = half(a1), r2 = half(a2), r3 = half(a3)
-        let c0 = SIMD4<Float>(r0[0], r1[0], r2[0], r3[0]), c1 = SIMD4<Float>(r0[1], r1[1], r2[1], r3[1])
-        let c2 = SIMD4<Float>(r0[2], r1[2], r2[2], r3[2]), c3 = SIMD4<Float>(r0[3], r1[3], r2[3], r3[3])
-        return (c0 + c2) + (c1 + c3)
-    }
-    #endif
 
     // MARK: Weighted sum of values
 

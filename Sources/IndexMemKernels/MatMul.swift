@@ -161,19 +161,23 @@ public enum MatMul {
         let blocks = weight.columns / 32
         let groupRows = GroupedActivationScales.rowsPerGroup
         let groups = tokens / groupRows
-        let scaleFloats = GroupedActivationScales.floats(groups: groups, blocks: blocks)
-        let scales = UnsafeMutablePointer<Float>.allocate(capacity: scaleFloats)
-        defer { scales.deallocate() }
+        let vnni = useVNNI
+        // One allocation per product: the activation scales, then (VNNI) each thread's decoded row.
+        let scaleBytes = GroupedActivationScales.floats(groups: groups, blocks: blocks) * MemoryLayout<Float>.size
+        let rowScratchBytes = vnni ? decodedRowBytes(blocks: blocks) : 0
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: (scaleBytes + 31) / 32 * 32 + pool.threadCount * rowScratchBytes, alignment: 32)
+        defer { buffer.deallocate() }
+        let scales = buffer.bindMemory(to: Float.self, capacity: scaleBytes / MemoryLayout<Float>.size)
+        let rowScratch = buffer + (scaleBytes + 31) / 32 * 32
         GroupedActivationScales.gather(activations, aStride: aStride, groups: groups, blocks: blocks, hasMinimum: F.hasMinimum, into: scales)
         let arithmetic = weight.arithmetic(tokens: tokens)
         let rowBlocks = (rows + rowBlock - 1) / rowBlock
-        let vnni = useVNNI
-        pool.parallelFor(rowBlocks) { range in
+        pool.parallelForWithThread(rowBlocks) { thread, range in
             for blk in range {
                 let r0 = blk * rowBlock, r1 = min(rows, r0 + rowBlock)
                 if vnni {
                     multiplyGroupsVNNI(F.self, weight, rows: r0..<r1, activations: activations, groups: groups, scales: scales,
-                                       out: out, outStride: outStride)
+                                       decodedRow: rowScratch + thread * rowScratchBytes, out: out, outStride: outStride)
                 } else {
                     for g in 0..<groups {
                         let a = activations + g * groupRows * aStride
@@ -193,36 +197,37 @@ public enum MatMul {
         }
     }
 
+    /// Bytes of one decoded weight row for `multiplyGroupsVNNI`: 32 quant bytes and two float
+    /// scales per block (a multiple of 32).
+    static func decodedRowBytes(blocks: Int) -> Int { (blocks * 40 + 31) & ~31 }
+
     /// Rows `rows` against every group of eight activation rows with the AVX-VNNI kernel:
-    /// each weight row is decoded once (quants and float scales) for all groups.
+    /// each weight row is decoded once (quants and float scales) into `decodedRow` for all groups.
     @inline(__always)
     static func multiplyGroupsVNNI<F: GroupedBlockFormat>(
         _: F.Type, _ weight: WeightMatrix, rows: Range<Int>, activations: UnsafeRawPointer, groups: Int,
-        scales: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, outStride: Int
+        scales: UnsafeMutablePointer<Float>, decodedRow quants: UnsafeMutableRawPointer, out: UnsafeMutablePointer<Float>, outStride: Int
     ) {
         let aStride = weight.type.activationType.rowBytes(weight.columns)
         let blocks = weight.columns / 32, groupRows = GroupedActivationScales.rowsPerGroup
-        withUnsafeTemporaryAllocation(byteCount: blocks * 40, alignment: 32) { scratch in
-            let quants = scratch.baseAddress!
-            let weightScales = (quants + blocks * 32).bindMemory(to: Float.self, capacity: blocks * 2)
-            for r in rows {
-                let row = weight.data + r * weight.rowBytes
-                for b in 0..<blocks {
-                    let x = row + b * F.weightBlockBytes
-                    quants.storeBytes(of: F.groupedQuants(x), toByteOffset: 32 * b, as: __m256i.self)
-                    // d and m (or d and two quant bytes), as in GroupedBlocks.dot8.
-                    let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(Int32(bitPattern: x.loadUnaligned(as: UInt32.self))))
-                    let f = unsafeBitCast(dm, to: SIMD4<Float>.self)
-                    weightScales[2 * b] = f[0]
-                    weightScales[2 * b + 1] = f[1]
-                }
-                for g in 0..<groups {
-                    let v = GroupedDotVNNI.dot8(
-                        quants: quants, weightScales: weightScales, activations: activations + g * groupRows * aStride, aStride: aStride,
-                        blocks: blocks, activationScales: scales + g * blocks * 16, hasMinimum: F.hasMinimum)
-                    let o = out + g * groupRows * outStride
-                    for t in 0..<groupRows { o[t * outStride + r] = v[t] }
-                }
+        let weightScales = (quants + blocks * 32).bindMemory(to: Float.self, capacity: blocks * 2)
+        for r in rows {
+            let row = weight.data + r * weight.rowBytes
+            for b in 0..<blocks {
+                let x = row + b * F.weightBlockBytes
+                quants.storeBytes(of: F.groupedQuants(x), toByteOffset: 32 * b, as: __m256i.self)
+                // d and m (or d and two quant bytes), as in GroupedBlocks.dot8.
+                let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(Int32(bitPattern: x.loadUnaligned(as: UInt32.self))))
+                let f = unsafeBitCast(dm, to: SIMD4<Float>.self)
+                weightScales[2 * b] = f[0]
+                weightScales[2 * b + 1] = f[1]
+            }
+            for g in 0..<groups {
+                let v = GroupedDotVNNI.dot8(
+                    quants: quants, weightScales: weightScales, activations: activations + g * groupRows * aStride, aStride: aStride,
+                    blocks: blocks, activationScales: scales + g * blocks * 16, hasMinimum: F.hasMinimum)
+                let o = out + g * groupRows * outStride
+                for t in 0..<groupRows { o[t * outStride + r] = v[t] }
             }
         }
     }

@@ -117,29 +117,24 @@ public enum GroupedBlocks {
             let dd = unsafeBitCast(
                 _mm256_fmadd_ps(_mm256_broadcastss_ps(scalesOfBlock), _mm256_loadu_ps(s), _mm256_setzero_ps()), to: SIMD8<Float>.self)
             let q = F.groupedQuants(x)
+            // Unsigned weights times the activations; signed ones as ggml: |w| times the
+            // activations with w's signs.
+            let aq = F.hasMinimum ? q : _mm256_sign_epi8(q, q)
+            @inline(__always) func products(_ y: UnsafeRawPointer) -> __m256 {
+                F.hasMinimum ? mulSumU8S8(q, loadBytes(y)) : mulSumU8S8(aq, _mm256_sign_epi8(loadBytes(y), q))
+            }
             if F.hasMinimum {
                 let mx = _mm256_broadcastss_ps(_mm_movehdup_ps(scalesOfBlock))
                 mins += unsafeBitCast(_mm256_mul_ps(mx, _mm256_loadu_ps(s + 8)), to: SIMD8<Float>.self)
-                a0 = _mm256_fmadd_ps(_mm256_set1_ps(dd[0]), mulSumU8S8(q, loadBytes(y)), a0)
-                a1 = _mm256_fmadd_ps(_mm256_set1_ps(dd[1]), mulSumU8S8(q, loadBytes(y + aStride)), a1)
-                a2 = _mm256_fmadd_ps(_mm256_set1_ps(dd[2]), mulSumU8S8(q, loadBytes(y + 2 * aStride)), a2)
-                a3 = _mm256_fmadd_ps(_mm256_set1_ps(dd[3]), mulSumU8S8(q, loadBytes(y + 3 * aStride)), a3)
-                a4 = _mm256_fmadd_ps(_mm256_set1_ps(dd[4]), mulSumU8S8(q, loadBytes(y + 4 * aStride)), a4)
-                a5 = _mm256_fmadd_ps(_mm256_set1_ps(dd[5]), mulSumU8S8(q, loadBytes(y + 5 * aStride)), a5)
-                a6 = _mm256_fmadd_ps(_mm256_set1_ps(dd[6]), mulSumU8S8(q, loadBytes(y + 6 * aStride)), a6)
-                a7 = _mm256_fmadd_ps(_mm256_set1_ps(dd[7]), mulSumU8S8(q, loadBytes(y + 7 * aStride)), a7)
-            } else {
-                // Signed times signed as ggml: |q| times the activations with q's signs.
-                let aq = _mm256_sign_epi8(q, q)
-                a0 = _mm256_fmadd_ps(_mm256_set1_ps(dd[0]), mulSumU8S8(aq, _mm256_sign_epi8(loadBytes(y), q)), a0)
-                a1 = _mm256_fmadd_ps(_mm256_set1_ps(dd[1]), mulSumU8S8(aq, _mm256_sign_epi8(loadBytes(y + aStride), q)), a1)
-                a2 = _mm256_fmadd_ps(_mm256_set1_ps(dd[2]), mulSumU8S8(aq, _mm256_sign_epi8(loadBytes(y + 2 * aStride), q)), a2)
-                a3 = _mm256_fmadd_ps(_mm256_set1_ps(dd[3]), mulSumU8S8(aq, _mm256_sign_epi8(loadBytes(y + 3 * aStride), q)), a3)
-                a4 = _mm256_fmadd_ps(_mm256_set1_ps(dd[4]), mulSumU8S8(aq, _mm256_sign_epi8(loadBytes(y + 4 * aStride), q)), a4)
-                a5 = _mm256_fmadd_ps(_mm256_set1_ps(dd[5]), mulSumU8S8(aq, _mm256_sign_epi8(loadBytes(y + 5 * aStride), q)), a5)
-                a6 = _mm256_fmadd_ps(_mm256_set1_ps(dd[6]), mulSumU8S8(aq, _mm256_sign_epi8(loadBytes(y + 6 * aStride), q)), a6)
-                a7 = _mm256_fmadd_ps(_mm256_set1_ps(dd[7]), mulSumU8S8(aq, _mm256_sign_epi8(loadBytes(y + 7 * aStride), q)), a7)
             }
+            a0 = _mm256_fmadd_ps(_mm256_set1_ps(dd[0]), products(y), a0)
+            a1 = _mm256_fmadd_ps(_mm256_set1_ps(dd[1]), products(y + aStride), a1)
+            a2 = _mm256_fmadd_ps(_mm256_set1_ps(dd[2]), products(y + 2 * aStride), a2)
+            a3 = _mm256_fmadd_ps(_mm256_set1_ps(dd[3]), products(y + 3 * aStride), a3)
+            a4 = _mm256_fmadd_ps(_mm256_set1_ps(dd[4]), products(y + 4 * aStride), a4)
+            a5 = _mm256_fmadd_ps(_mm256_set1_ps(dd[5]), products(y + 5 * aStride), a5)
+            a6 = _mm256_fmadd_ps(_mm256_set1_ps(dd[6]), products(y + 6 * aStride), a6)
+            a7 = _mm256_fmadd_ps(_mm256_set1_ps(dd[7]), products(y + 7 * aStride), a7)
         }
         let sums = SIMD8<Float>(hsum(a0), hsum(a1), hsum(a2), hsum(a3), hsum(a4), hsum(a5), hsum(a6), hsum(a7))
         return F.hasMinimum ? sums + mins : sums
