@@ -7,10 +7,9 @@ import Foundation
 
 public enum CPUFeatures {
     /// Whether the CPU has AVX-VNNI (the 256-bit `vpdpbusd`), read once from the kernel's
-    /// CPU flags (Linux); false elsewhere. `INDEXMEM_NO_VNNI=1` turns it off.
+    /// CPU flags (Linux); false elsewhere.
     public static let hasAVXVNNI: Bool = {
         #if arch(x86_64) && os(Linux)
-        if ProcessInfo.processInfo.environment["INDEXMEM_NO_VNNI"] != nil { return false }
         guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
         return flags.split(separator: " ").contains("avx_vnni")

@@ -1,5 +1,7 @@
 // IndexMem — kernels. Apache-2.0.
 
+import Foundation
+
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
 import IndexMemKernelsVNNI
@@ -64,8 +66,11 @@ public struct WeightMatrix: @unchecked Sendable {
 
 public enum MatMul {
     /// Whether products of eight or more rows use the AVX-VNNI kernel (bit-identical to the
-    /// AVX2 one); on where the CPU has it. Tests switch it to cover both.
-    nonisolated(unsafe) public static var useVNNI = CPUFeatures.hasAVXVNNI
+    /// AVX2 one). Off unless `INDEXMEM_VNNI=1` and the CPU has it: in paired runs its batched
+    /// decode step was slower than the AVX2 grouped kernel's (3.4-3.8x one sequence's against
+    /// 2.6-2.7x, `bench --batch 8`). Tests switch it to cover both.
+    nonisolated(unsafe) public static var useVNNI =
+        CPUFeatures.hasAVXVNNI && ProcessInfo.processInfo.environment["INDEXMEM_VNNI"] == "1"
 
     /// Rows of tiles: each thread walks its row range in blocks of this many rows, and
     /// every token is multiplied by the block while it is in cache.
@@ -165,10 +170,11 @@ public enum MatMul {
         // One allocation per product: the activation scales, then (VNNI) each thread's decoded row.
         let scaleBytes = GroupedActivationScales.floats(groups: groups, blocks: blocks) * MemoryLayout<Float>.size
         let rowScratchBytes = vnni ? decodedRowBytes(blocks: blocks) : 0
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: (scaleBytes + 31) / 32 * 32 + pool.threadCount * rowScratchBytes, alignment: 32)
+        let rowScratchStart = (scaleBytes + 127) & ~127
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: rowScratchStart + pool.threadCount * rowScratchBytes, alignment: 128)
         defer { buffer.deallocate() }
         let scales = buffer.bindMemory(to: Float.self, capacity: scaleBytes / MemoryLayout<Float>.size)
-        let rowScratch = buffer + (scaleBytes + 31) / 32 * 32
+        let rowScratch = buffer + rowScratchStart
         GroupedActivationScales.gather(activations, aStride: aStride, groups: groups, blocks: blocks, hasMinimum: F.hasMinimum, into: scales)
         let arithmetic = weight.arithmetic(tokens: tokens)
         let rowBlocks = (rows + rowBlock - 1) / rowBlock
@@ -197,9 +203,10 @@ public enum MatMul {
         }
     }
 
-    /// Bytes of one decoded weight row for `multiplyGroupsVNNI`: 32 quant bytes and two float
-    /// scales per block (a multiple of 32).
-    static func decodedRowBytes(blocks: Int) -> Int { (blocks * 40 + 31) & ~31 }
+    /// Bytes of one thread's decoded weight row for `multiplyGroupsVNNI`: 32 quant bytes and
+    /// two float scales per block, rounded up to whole 128-byte line pairs so two threads never
+    /// write the same cache line (sharing one made the batched step 1.4x slower).
+    static func decodedRowBytes(blocks: Int) -> Int { (blocks * 40 + 127) & ~127 }
 
     /// Rows `rows` against every group of eight activation rows with the AVX-VNNI kernel:
     /// each weight row is decoded once (quants and float scales) into `decodedRow` for all groups.

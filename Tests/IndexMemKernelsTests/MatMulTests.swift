@@ -14,9 +14,10 @@ struct MatMulTests {
           arguments: [WeightType.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K])
     func multiply(type: WeightType) {
         // The grouped products run with the AVX2 kernel, then (where the CPU has it) AVX-VNNI's.
+        let saved = MatMul.useVNNI
+        defer { MatMul.useVNNI = saved }
         for vnni in Set([false, CPUFeatures.hasAVXVNNI]).sorted(by: { !$0 && $1 }) {
             MatMul.useVNNI = vnni
-            defer { MatMul.useVNNI = CPUFeatures.hasAVXVNNI }
             multiply(type: type, label: vnni ? "vnni" : "avx2")
         }
     }
